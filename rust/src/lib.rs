@@ -1,0 +1,24 @@
+//! `workbench._ext`: DataFusion FFI components for DataFusion Workbench.
+//!
+//! Every component crosses into the Python `datafusion` package as an FFI
+//! capsule. The ABI is only stable within one DataFusion major version, so the
+//! module exports the major it was built against (`DATAFUSION_MAJOR`) and the
+//! Python side refuses to register anything on a mismatch.
+
+use pyo3::prelude::*;
+
+pub mod canonical;
+pub mod udf;
+
+/// Names of the scalar UDFs this build provides, in registration order.
+pub const SCALAR_UDFS: [&str; 2] = [udf::stable_id::NAME, udf::prefixed_hash64::NAME];
+
+#[pymodule]
+fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DATAFUSION_MAJOR", datafusion_ffi::version())?;
+    m.add("EXTENSION_VERSION", env!("CARGO_PKG_VERSION"))?;
+    m.add("SCALAR_UDFS", SCALAR_UDFS.to_vec())?;
+    m.add_class::<udf::stable_id::StableId>()?;
+    m.add_class::<udf::prefixed_hash64::PrefixedHash64>()?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+"""One exception hierarchy for the workbench.
+
+Every message says what was wrong, where (statement, line and column, table,
+file) and what to do. In IPython, ``_render_traceback_`` makes a user error
+show as that short message instead of a traceback; the kernel keeps working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WorkbenchError(Exception):
+    """Base class: a user-facing error with a short, complete message."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing the traceback.
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ExtensionError(WorkbenchError):
+    """The Rust extension is missing, or was built for another DataFusion major."""
+
+
+class ParameterError(WorkbenchError):
+    """A SQL parameter could not be bound (missing name, unsupported value)."""
+
+
+class ResultTooLargeError(WorkbenchError):
+    """Materialising a result would pass the profile's size limit."""
+
+
+class ResultConsumedError(WorkbenchError):
+    """The rows asked for were already streamed out and not kept."""
+
+
+class QueryCancelledError(WorkbenchError):
+    """The query was interrupted (Ctrl-C or ``Result.cancel()``)."""
+
+
+class DatasetError(WorkbenchError):
+    """Demo data could not be generated or registered."""
+
+
+@dataclass(frozen=True)
+class SqlLocation:
+    """Where in the submitted text an error points (1-based line and column)."""
+
+    line: int
+    column: int
+    length: int = 1
+
+
+class SqlError(WorkbenchError):
+    """DataFusion refused a statement; carries the position when it is known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sql: str,
+        location: SqlLocation | None = None,
+        statement: int | None = None,
+    ) -> None:
+        self.message = message
+        self.sql = sql
+        self.location = location
+        self.statement = statement
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.statement is not None:
+            where.append(f"statement {self.statement}")
+        if self.location is not None:
+            where.append(f"line {self.location.line}, column {self.location.column}")
+        first, *rest = self.message.splitlines() or [""]
+        head = first if not where else f"{', '.join(where)}: {first}"
+        caret = self.caret()
+        return "\n".join([head, *([caret] if caret else []), *rest])
+
+    def caret(self) -> str:
+        """The offending source line with ``^`` under the token, or ``""``."""
+        if self.location is None:
+            return ""
+        lines = self.sql.splitlines()
+        if not 1 <= self.location.line <= len(lines):
+            return ""
+        source = lines[self.location.line - 1]
+        pad = " " * (self.location.column - 1)
+        return f"  {source}\n  {pad}{'^' * max(1, self.location.length)}"
+
+
+class ReadOnlyError(SqlError):
+    """A read-only session refused DDL, DML or a SET statement."""

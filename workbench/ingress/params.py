@@ -1,0 +1,79 @@
+"""``{name}`` templates: Python variables bound as DataFusion parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import Tokenizer, TokenType
+from sqlglot.errors import TokenError
+
+from workbench.errors import ParameterError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_BINDABLE = (str, int, float, bool, bytes, decimal.Decimal, dt.date, dt.datetime, dt.time)
+
+
+def bind_template(sql: str, namespace: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Rewrite ``{name}`` to ``$name`` and look each name up in ``namespace``.
+
+    Braces inside string literals, quoted identifiers and comments are left
+    alone. Values are returned for ``param_values``; nothing is pasted into SQL.
+    """
+    try:
+        tokens = Tokenizer().tokenize(sql)
+    except TokenError:
+        return sql, {}
+    pieces: list[str] = []
+    params: dict[str, Any] = {}
+    cursor = 0
+    for left, name, right in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if not (
+            left.token_type == TokenType.L_BRACE
+            and right.token_type == TokenType.R_BRACE
+            and name.token_type == TokenType.VAR
+            and name.text.isidentifier()
+        ):
+            continue
+        if name.text not in namespace:
+            msg = (
+                f"{{{name.text}}} at line {name.line} names no Python variable; define "
+                f"{name.text} in the notebook or pass it with --params"
+            )
+            raise ParameterError(msg)
+        params[name.text] = check_value(name.text, namespace[name.text])
+        # "$name " is exactly as long as "{name}": error columns stay right.
+        pieces += [sql[cursor : left.start], f"${name.text} "]
+        cursor = right.end + 1
+    pieces.append(sql[cursor:])
+    return "".join(pieces), params
+
+
+def check_value(name: str, value: Any) -> Any:
+    """``value`` if DataFusion can bind it as a scalar parameter, else a clear error."""
+    if value is None or isinstance(value, _BINDABLE):
+        return value
+    msg = (
+        f"parameter ${name} is a {type(value).__name__}, which cannot be bound as a SQL "
+        "scalar; pass a str, int, float, bool, bytes, Decimal, date, datetime or None "
+        "(for a list, register it as a table and join or use IN (SELECT ...))"
+    )
+    raise ParameterError(msg)
+
+
+def missing_placeholders(statement: str, bound: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """``$name`` placeholders of ``statement`` with no value: (name, line, column)."""
+    try:
+        tokens = Tokenizer().tokenize(statement)
+    except TokenError:
+        return []
+    missing = []
+    for token in tokens:
+        name = token.text[1:]
+        if token.text.startswith("$") and name.isidentifier() and name not in bound:
+            column = token.start - (statement.rfind("\n", 0, token.start) + 1) + 1
+            missing.append((name, token.line, column))
+    return missing

@@ -1,0 +1,265 @@
+"""The streaming Result of a query.
+
+A Result wraps a planned DataFusion DataFrame and pulls record batches from
+one ``execute_stream()`` on demand; nothing runs until rows are asked for.
+
+Two kinds of consumers, so memory follows what the user asked for, never
+the size of the result:
+
+* *Looking* (``preview``, ``page``, ``to_pyarrow``, ``to_polars``) keeps the
+  batches it reads in a buffer. A later look, or a stream, replays the buffer
+  in front of the live stream: the query is never re-executed and no row is
+  lost or repeated. ``to_pyarrow`` refuses to buffer past the profile's
+  ``max_materialize_bytes``; what it read stays buffered, so nothing is lost.
+* *Streaming* (iteration, ``__arrow_c_stream__``, ``write_parquet``) hands the
+  buffer out and then the live stream, keeping nothing new. Afterwards the
+  buffered head can still be previewed; rows past it are gone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from workbench.errors import (
+    QueryCancelledError,
+    ResultConsumedError,
+    ResultTooLargeError,
+    SqlError,
+)
+from workbench.runs import RunRecord, RunStatus, RunTracker
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator
+
+    import datafusion
+    import polars as pl
+    from datafusion.record_batch import RecordBatchStream
+
+
+class Result:
+    """A query's rows as a stream, with a replayable head."""
+
+    def __init__(
+        self,
+        df: datafusion.DataFrame,
+        tracker: RunTracker,
+        *,
+        max_materialize_bytes: int,
+        preview_rows: int = 20,
+    ) -> None:
+        self._df = df
+        self._tracker = tracker
+        self._schema: pa.Schema = df.schema()
+        self._stream: RecordBatchStream | None = None
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered_rows = 0
+        self._exhausted = False
+        self._streamed = False
+        self._stopped: QueryCancelledError | SqlError | None = None
+        self.max_materialize_bytes = max_materialize_bytes
+        self.preview_rows = preview_rows
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    @property
+    def run(self) -> RunRecord:
+        """The run record as of now: rows and batches read so far, status."""
+        return self._tracker.record
+
+    @property
+    def dataframe(self) -> datafusion.DataFrame:
+        """The planned DataFusion DataFrame (for plans; executing it runs the query again)."""
+        return self._df
+
+    @property
+    def rows_read(self) -> int:
+        """Rows pulled from the engine so far (buffered or streamed out)."""
+        return self._tracker.record.rows
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the engine has produced its last batch."""
+        return self._exhausted
+
+    # -- reading ----------------------------------------------------------------
+
+    def _next_batch(self) -> pa.RecordBatch | None:
+        if self._stopped is not None:
+            raise self._stopped
+        if self._exhausted:
+            return None
+        try:
+            if self._stream is None:
+                self._stream = self._df.execute_stream()
+            batch = next(self._stream).to_pyarrow()
+        except StopIteration:
+            self._exhausted = True
+            self._stream = None
+            self._tracker.end(RunStatus.FINISHED)
+            return None
+        except KeyboardInterrupt:
+            self._stop(
+                QueryCancelledError(
+                    f"query interrupted after {self.rows_read} rows; the rows read before "
+                    "stay available to preview(); run the cell again for the rest"
+                ),
+                RunStatus.CANCELLED,
+            )
+            raise
+        except Exception as exc:
+            error = SqlError(f"query failed while running: {exc}", sql=self._tracker.record.sql)
+            self._stop(error, RunStatus.FAILED)
+            raise error from exc
+        if self._tracker.record.batches == 0:
+            # The plan's schema can differ from the batches' in nullability only;
+            # the batches are what consumers receive, so theirs is the truth.
+            self._schema = batch.schema
+        self._tracker.batch(batch.num_rows, batch.nbytes)
+        return batch
+
+    def _stop(self, error: QueryCancelledError | SqlError, status: RunStatus) -> None:
+        # Dropping the stream drops DataFusion's tasks, which stops the query.
+        self._stream = None
+        self._stopped = error
+        self._tracker.end(status, str(error))
+
+    def cancel(self) -> None:
+        """Stop the query; rows already buffered stay readable."""
+        if not self._exhausted and self._stopped is None:
+            self._stop(
+                QueryCancelledError(f"query cancelled after {self.rows_read} rows"),
+                RunStatus.CANCELLED,
+            )
+
+    def _fill(self, rows: int) -> None:
+        """Buffer until ``rows`` rows are buffered or the stream ends."""
+        while self._buffered_rows < rows:
+            if self._streamed:
+                raise ResultConsumedError(
+                    f"only the first {self._buffered_rows} rows were kept; the rest were "
+                    "streamed out (iteration, write_parquet or an Arrow stream). Run the "
+                    "query again to read them"
+                )
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._buffer.append(batch)
+            self._buffered_rows += batch.num_rows
+
+    def _buffered_table(self) -> pa.Table:
+        return pa.Table.from_batches(self._buffer, schema=self._schema)
+
+    def preview(self, n: int | None = None) -> pa.Table:
+        """The first ``n`` rows; reads only the batches needed, plus one to know if more exist."""
+        n = self.preview_rows if n is None else n
+        self._fill(n + 1)
+        return self._buffered_table().slice(0, n)
+
+    def more_than(self, n: int) -> bool:
+        """Whether the result has more than ``n`` rows (reads up to row n+1)."""
+        self._fill(n + 1)
+        return self._buffered_rows > n
+
+    def page(self, index: int, size: int = 50) -> pa.Table:
+        """Rows ``[index*size, (index+1)*size)``; earlier pages stay buffered for replay."""
+        if index < 0 or size <= 0:
+            raise ValueError("page index must be >= 0 and size > 0")
+        start = index * size
+        self._fill(start + size)
+        return self._buffered_table().slice(start, size)
+
+    def to_pyarrow(self, max_bytes: int | None = None) -> pa.Table:
+        """All rows as one Arrow table, refused past ``max_bytes`` (default: the profile's)."""
+        limit = self.max_materialize_bytes if max_bytes is None else max_bytes
+        size = sum(b.nbytes for b in self._buffer)
+        while not self._exhausted:
+            if size > limit:
+                break
+            self._fill(self._buffered_rows + 1)
+            size = sum(b.nbytes for b in self._buffer)
+        if size > limit:
+            raise ResultTooLargeError(
+                f"the result passed {limit:,} bytes after {self._buffered_rows:,} rows and was "
+                "not materialised (those rows stay buffered). Stream it instead: "
+                "write_parquet(path), iterate over its batches, pass it to a consumer of "
+                "Arrow streams, or preview()/page(); or raise the limit with "
+                "to_pyarrow(max_bytes=...) or RuntimeProfile(max_materialize_bytes=...)"
+            )
+        if self._streamed and not self._exhausted:
+            self._fill(self._buffered_rows + 1)  # raises ResultConsumedError
+        return self._buffered_table()
+
+    def to_polars(self, max_bytes: int | None = None) -> pl.DataFrame:
+        """All rows as a polars DataFrame (same size limit as ``to_pyarrow``)."""
+        import polars as pl
+
+        frame = pl.from_arrow(self.to_pyarrow(max_bytes))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    # -- streaming --------------------------------------------------------------
+
+    def _begin_stream(self) -> Iterator[pa.RecordBatch]:
+        if self._streamed:
+            raise ResultConsumedError(
+                "this result was already streamed out once; run the query again to stream it"
+            )
+        self._streamed = True
+        return self._stream_batches(list(self._buffer))
+
+    def _stream_batches(self, head: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from head
+        while (batch := self._next_batch()) is not None:
+            yield batch
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self._begin_stream()
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        """A streaming Arrow reader over every row (buffered head first)."""
+        if not self._streamed:
+            self._fill(1)  # the first batch fixes the exact schema
+        return pa.RecordBatchReader.from_batches(self._schema, self._begin_stream())
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.to_reader().__arrow_c_stream__(requested_schema)
+
+    def write_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Stream every row to a Parquet file; the file appears whole or not at all."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+        try:
+            reader = self.to_reader()
+            with pq.ParquetWriter(partial, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+    # -- display ----------------------------------------------------------------
+
+    def _repr_mimebundle_(  # IPython protocol: include/exclude are accepted, not used
+        self,
+        include: Any = None,  # noqa: ARG002
+        exclude: Any = None,  # noqa: ARG002
+    ) -> dict[str, str]:
+        from workbench.display import preview_bundle
+
+        return preview_bundle(self, self.preview_rows)
+
+    def __repr__(self) -> str:
+        record = self.run
+        return f"<Result run={record.run_id} status={record.status} rows_read={record.rows}>"

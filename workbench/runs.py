@@ -1,0 +1,95 @@
+"""Run records: what happened to one execution, as a value.
+
+A :class:`RunRecord` is a frozen snapshot; the Result that owns the run
+updates a private tracker as batches arrive, so ``result.run`` always tells
+the rows and batches read *so far* and the status (planned, running,
+finished, failed, cancelled).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique within and across processes."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One execution: identity, SQL, timing, volume and outcome."""
+
+    run_id: str
+    sql: str
+    label: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    elapsed_s: float
+    """Seconds from submission to finish, or to the latest read while running."""
+    rows: int
+    batches: int
+    bytes: int
+    """Arrow buffer bytes of the batches read so far."""
+    status: RunStatus
+    error: str | None = None
+
+
+class RunTracker:
+    """Mutable side of a run; hands out :class:`RunRecord` snapshots."""
+
+    def __init__(self, sql: str, label: str | None = None) -> None:
+        self._started = time.perf_counter()
+        self._record = RunRecord(
+            run_id=new_run_id(),
+            sql=sql,
+            label=label,
+            started_at=dt.datetime.now(dt.UTC),
+            finished_at=None,
+            elapsed_s=0.0,
+            rows=0,
+            batches=0,
+            bytes=0,
+            status=RunStatus.PLANNED,
+        )
+
+    @property
+    def record(self) -> RunRecord:
+        return self._record
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+    def batch(self, rows: int, nbytes: int) -> None:
+        r = self._record
+        self._record = replace(
+            r,
+            rows=r.rows + rows,
+            batches=r.batches + 1,
+            bytes=r.bytes + nbytes,
+            status=RunStatus.RUNNING,
+            elapsed_s=self._elapsed(),
+        )
+
+    def end(self, status: RunStatus, error: str | None = None) -> None:
+        if self._record.status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED):
+            return
+        self._record = replace(
+            self._record,
+            status=status,
+            error=error,
+            finished_at=dt.datetime.now(dt.UTC),
+            elapsed_s=self._elapsed(),
+        )

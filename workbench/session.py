@@ -1,0 +1,215 @@
+"""RuntimeProfile -> Session: a configured DataFusion SessionContext.
+
+A :class:`RuntimeProfile` is a frozen value that says how a session runs
+(partitions, memory, spill, caches, read-only, extension components);
+``profile.session()`` builds the ``datafusion.SessionContext``, registers
+the Rust components and validates them.
+
+Cache policy: DataFusion's list-files cache makes a long-lived session blind
+to files added, deleted or overwritten under a registered directory. The
+default :class:`CachePolicy` therefore turns that cache off; metadata and
+statistics caches keep DataFusion's defaults (they are keyed by file size and
+modification time). Opt into listing caches with ``CachePolicy(list_files_limit_bytes=...)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import datafusion
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
+
+from workbench import extension
+from workbench.errors import ParameterError, ReadOnlyError, SqlError, SqlLocation, WorkbenchError
+from workbench.ingress import Statement, locate_error, split_statements
+from workbench.ingress.params import check_value, missing_placeholders
+from workbench.result import Result
+from workbench.runs import RunStatus, RunTracker
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_EXTENSIONS = ("stable_id", "prefixed_hash64")
+_REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
+_PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
+_PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
+
+
+class ConfigError(WorkbenchError):
+    """A RuntimeProfile value is out of range."""
+
+
+def _size(nbytes: int) -> str:
+    # DataFusion's runtime settings take K/M/G suffixes; whole KiB is exact enough.
+    return f"{nbytes // 1024}K"
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """DataFusion runtime caches. ``None`` keeps DataFusion's default; 0 disables."""
+
+    list_files_limit_bytes: int | None = 0
+    list_files_ttl_s: int | None = None
+    metadata_limit_bytes: int | None = None
+    statistics_limit_bytes: int | None = None
+
+    def statements(self) -> list[str]:
+        """The ``SET datafusion.runtime.*`` statements that apply this policy."""
+        settings = {
+            "list_files_cache_limit": self.list_files_limit_bytes,
+            "metadata_cache_limit": self.metadata_limit_bytes,
+            "file_statistics_cache_limit": self.statistics_limit_bytes,
+        }
+        out = [
+            f"SET datafusion.runtime.{name} = '{_size(value)}'"
+            for name, value in settings.items()
+            if value is not None
+        ]
+        if self.list_files_ttl_s is not None:
+            out.append(f"SET datafusion.runtime.list_files_cache_ttl = '{self.list_files_ttl_s}s'")
+        return out
+
+
+@dataclass(frozen=True)
+class RuntimeProfile:
+    """How a session runs. Sizes are bytes; ``None`` means DataFusion's default."""
+
+    target_partitions: int | None = None
+    batch_size: int = 8192
+    memory_limit_bytes: int | None = None
+    spill_dir: str | None = None
+    cache: CachePolicy = field(default_factory=CachePolicy)
+    read_only: bool = False
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    max_materialize_bytes: int = 1 << 30
+    """Largest result ``Result.to_pyarrow()``/``to_polars()`` will build in memory."""
+    preview_rows: int = 20
+
+    def __post_init__(self) -> None:
+        checks = {
+            "target_partitions": self.target_partitions is None or self.target_partitions >= 1,
+            "batch_size": self.batch_size >= 1,
+            "memory_limit_bytes": self.memory_limit_bytes is None or self.memory_limit_bytes > 0,
+            "max_materialize_bytes": self.max_materialize_bytes >= 0,
+            "preview_rows": self.preview_rows >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                msg = f"RuntimeProfile.{name}={getattr(self, name)!r} is out of range"
+                raise ConfigError(msg)
+
+    def session(self) -> Session:
+        """A new Session with this profile's settings and extension components."""
+        return Session(self)
+
+
+class Session:
+    """A DataFusion SessionContext configured by a RuntimeProfile."""
+
+    def __init__(self, profile: RuntimeProfile | None = None) -> None:
+        self.profile = profile or RuntimeProfile()
+        p = self.profile
+        config = SessionConfig().with_information_schema(enabled=True).with_batch_size(p.batch_size)
+        if p.target_partitions is not None:
+            config = config.with_target_partitions(p.target_partitions)
+        runtime = RuntimeEnvBuilder()
+        if p.spill_dir is not None:
+            runtime = runtime.with_disk_manager_specified(p.spill_dir)
+        if p.memory_limit_bytes is not None:
+            runtime = runtime.with_fair_spill_pool(p.memory_limit_bytes)
+        self.ctx = SessionContext(config, runtime)
+        for statement in p.cache.statements():
+            self.ctx.sql(statement)
+        self.registered: tuple[str, ...] = extension.install(self.ctx, p.extensions)
+        self._options = (
+            SQLOptions()
+            .with_allow_ddl(allow=False)
+            .with_allow_dml(allow=False)
+            .with_allow_statements(allow=False)
+            if p.read_only
+            else None
+        )
+
+    def sql(
+        self, query: str, params: Mapping[str, Any] | None = None, *, label: str | None = None
+    ) -> Result:
+        """Run ``query`` (one or more statements); the last query's rows are the Result.
+
+        Statements before it run to completion in order (DDL, DML, SET);
+        queries that are not the result are planned (so errors show) but not
+        run. ``params`` bind ``$name`` placeholders through DataFusion's
+        ``param_values``; values are never spliced into the SQL text.
+        """
+        bound = {name: check_value(name, value) for name, value in (params or {}).items()}
+        statements = split_statements(query)
+        if not statements:
+            raise SqlError("nothing to run: the SQL holds no statement", sql=query)
+        queries = [s for s in statements if s.is_query]
+        target = queries[-1] if queries else statements[-1]
+        tracker = RunTracker(query, label)
+        result_df = None
+        for statement in statements:
+            self._check_placeholders(statement, bound)
+            try:
+                df = self.ctx.sql(statement.text, options=self._options, param_values=bound or None)
+                if statement is target:
+                    result_df = df
+                elif not statement.is_query:
+                    df.collect()
+            except Exception as exc:
+                error = self._error(exc, statement, query, several=len(statements) > 1)
+                tracker.end(RunStatus.FAILED, str(error))
+                raise error from exc
+        assert result_df is not None
+        return Result(
+            result_df,
+            tracker,
+            max_materialize_bytes=self.profile.max_materialize_bytes,
+            preview_rows=self.profile.preview_rows,
+        )
+
+    @staticmethod
+    def _check_placeholders(statement: Statement, bound: Mapping[str, Any]) -> None:
+        missing = missing_placeholders(statement.text, bound)
+        if missing:
+            name, line, column = missing[0]
+            line, column = statement.cell_position(line, column)
+            msg = (
+                f"parameter ${name} (line {line}, column {column}) has no value; pass "
+                f"params={{'{name}': ...}} (in %%dfsql: write {{{name}}} with a Python "
+                f"variable {name}, or --params)"
+            )
+            raise ParameterError(msg)
+
+    def _error(self, exc: Exception, statement: Statement, cell: str, *, several: bool) -> SqlError:
+        message = str(exc).removeprefix("DataFusion error: ")
+        refused = _REFUSED.search(message)
+        location = locate_error(message, statement.text)
+        if location is not None:
+            line, column = statement.cell_position(location.line, location.column)
+            location = SqlLocation(line, column, location.length)
+        message = _PARSER_ERROR.sub(r"SQL syntax error: \1", _PARSER_POSITION.sub("", message))
+        number = statement.index + 1 if several else None
+        if refused and self._options is not None:
+            kind, what = refused.groups()
+            return ReadOnlyError(
+                f"this session is read-only, so {kind} ({what}) is refused; open a session "
+                "with RuntimeProfile(read_only=False) to change tables or settings",
+                sql=cell,
+                location=location,
+                statement=number,
+            )
+        return SqlError(message, sql=cell, location=location, statement=number)
+
+    def tables(self) -> list[str]:
+        """Names of the tables registered in the default schema."""
+        rows = self.ctx.sql(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' ORDER BY table_name"
+        ).to_pydict()
+        return [str(name) for name in rows["table_name"]]
+
+    def __repr__(self) -> str:
+        return f"<Session datafusion={datafusion.__version__} registered={list(self.registered)}>"
