@@ -36,6 +36,14 @@ DEFAULT_SCALE = 0.1
 _CDF = {"delta.enableChangeDataFeed": "true"}
 
 
+def tpch_query(number: int) -> str:
+    """Text of TPC-H query ``number`` (1-22), as DataFusion's benchmarks run it."""
+    if not 1 <= number <= 22:
+        msg = f"TPC-H has queries 1 to 22, not {number}"
+        raise DatasetError(msg)
+    return (Path(__file__).parent / "tpch_queries" / f"q{number:02d}.sql").read_text()
+
+
 def data_dir() -> Path:
     """Where demo data lives: ``$WORKBENCH_DATA_DIR`` or ``~/.cache/workbench/data``."""
     configured = os.environ.get("WORKBENCH_DATA_DIR")
@@ -96,6 +104,7 @@ def tpch(scale: float = DEFAULT_SCALE, directory: Path | None = None) -> TpchDat
         return TpchData(scale, final)
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=base))
+    work.chmod(0o755)  # mkdtemp makes it private; the data is shared demo data
     try:
         _generate(scale, work)
         try:

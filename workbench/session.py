@@ -41,6 +41,18 @@ class ConfigError(WorkbenchError):
     """A RuntimeProfile value is out of range."""
 
 
+def _shorten_field_list(message: str, keep: int = 8) -> str:
+    """DataFusion lists every field of a wide table; a few make the point."""
+    lines = []
+    for line in message.splitlines():
+        fields = line.removeprefix("Valid fields are ").rstrip(".").split(", ")
+        if line.startswith("Valid fields are ") and len(fields) > keep:
+            lines.append(f"Valid fields are {', '.join(fields[:keep])}, … ({len(fields)} in all).")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def _size(nbytes: int) -> str:
     # DataFusion's runtime settings take K/M/G suffixes; whole KiB is exact enough.
     return f"{nbytes // 1024}K"
@@ -190,6 +202,7 @@ class Session:
         if location is not None:
             line, column = statement.cell_position(location.line, location.column)
             location = SqlLocation(line, column, location.length)
+        message = _shorten_field_list(message)
         message = _PARSER_ERROR.sub(r"SQL syntax error: \1", _PARSER_POSITION.sub("", message))
         number = statement.index + 1 if several else None
         if refused and self._options is not None:

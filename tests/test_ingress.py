@@ -1,0 +1,69 @@
+"""SQL ingress: statement splitting, {name} templates, error positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import ParameterError, SqlError
+from workbench.ingress import bind_template, split_statements
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _location_cases() -> list[tuple[str, tuple[int, int] | None]]:
+    cases = []
+    blocks = (FIXTURES / "error_locations.txt").read_text().split("\n\n")
+    for block in blocks:
+        lines = [line for line in block.splitlines() if not line.startswith("#")]
+        if not lines:
+            continue
+        *sql, expected = lines
+        where = expected.removeprefix("=> ").strip()
+        line, _, column = where.partition(":")
+        cases.append(("\n".join(sql), None if where == "none" else (int(line), int(column))))
+    return cases
+
+
+@pytest.mark.parametrize(("sql", "position"), _location_cases())
+def test_errors_point_at_the_offending_token(session, sql, position):
+    with pytest.raises(SqlError) as info:
+        session.sql(sql)
+    location = info.value.location
+    got = (location.line, location.column) if location is not None else None
+    assert got == position
+    if position is not None:
+        caret_line = info.value.caret().splitlines()[-1]
+        assert caret_line.index("^") - 2 == position[1] - 1
+
+
+def test_semicolons_in_strings_and_comments_do_not_split():
+    statements = split_statements("SELECT ';' AS a -- ; not here\n;\n/* ; */ SELECT 2")
+    assert [s.text for s in statements] == ["SELECT ';' AS a", "SELECT 2"]
+    assert (statements[1].line, statements[1].column) == (3, 9)
+    assert all(s.is_query for s in statements)
+
+
+def test_statement_kinds():
+    kinds = [
+        s.is_query
+        for s in split_statements(
+            "CREATE TABLE t (x INT); INSERT INTO t VALUES (1); SET a.b = 1; "
+            "WITH c AS (SELECT 1) SELECT * FROM c; EXPLAIN SELECT 1; VALUES (1); SHOW TABLES"
+        )
+    ]
+    assert kinds == [False, False, False, True, True, True, True]
+
+
+def test_templates_become_placeholders_of_the_same_length():
+    sql = "SELECT * FROM t WHERE a = {x} AND b = '{x}' -- {x}"
+    rewritten, params = bind_template(sql, {"x": "v"})
+    assert rewritten == "SELECT * FROM t WHERE a = $x  AND b = '{x}' -- {x}"
+    assert len(rewritten) == len(sql)
+    assert params == {"x": "v"}
+
+
+def test_template_with_unknown_name_is_a_clear_error():
+    with pytest.raises(ParameterError, match="names no Python variable"):
+        bind_template("SELECT {nope}", {})

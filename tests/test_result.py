@@ -1,0 +1,156 @@
+"""The streaming Result: lazy preview, exact replay, bounded materialisation."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+import workbench
+from workbench.errors import ResultConsumedError, ResultTooLargeError, SqlError
+from workbench.runs import RunStatus
+
+from .conftest import run_python
+
+
+@pytest.fixture
+def small_batches() -> workbench.Session:
+    return workbench.RuntimeProfile(batch_size=1000, target_partitions=4).session()
+
+
+def test_nothing_runs_until_rows_are_asked_for(session):
+    result = session.sql("SELECT * FROM generate_series(1, 500000000)")
+    assert result.run.status == RunStatus.PLANNED
+    assert result.rows_read == 0
+
+
+def test_preview_reads_only_the_first_batches(session):
+    result = session.sql("SELECT * FROM generate_series(1, 500000000)")
+    table = result.preview(10)
+    assert table.column("value").to_pylist() == list(range(1, 11))
+    assert result.rows_read <= 2 * 8192
+    assert result.run.status == RunStatus.RUNNING
+    assert result.more_than(10)
+
+
+def test_preview_then_to_polars_returns_each_row_exactly_once(small_batches):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 100000)")
+    head = result.preview(2500)
+    assert head.num_rows == 2500
+    frame = result.to_polars()
+    values = frame["value"].to_list()
+    assert sorted(values) == list(range(1, 100001))
+    assert values[:2500] == head.column("value").to_pylist()
+    assert result.run.status == RunStatus.FINISHED
+    assert result.run.rows == 100000
+
+
+def test_paging_replays_without_rerunning(small_batches):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 50000)")
+    first = result.page(0, size=700)
+    third = result.page(2, size=700)
+    again = result.page(0, size=700)
+    assert first.equals(again)
+    assert third.num_rows == 700
+    read = result.rows_read
+    assert read < 50000
+    everything = result.to_pyarrow()
+    assert everything.slice(1400, 700).equals(third)
+    assert result.run.rows == 50000
+
+
+def test_iteration_streams_every_row_after_a_preview(small_batches):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 30000)")
+    result.preview(5)
+    seen = [v for batch in result for v in batch.column(0).to_pylist()]
+    assert sorted(seen) == list(range(1, 30001))
+
+
+def test_rows_streamed_out_are_not_kept(small_batches):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 30000)")
+    head = result.preview(5)
+    list(result)
+    assert result.preview(5).equals(head)
+    with pytest.raises(ResultConsumedError, match="streamed out"):
+        result.preview(20000)
+    with pytest.raises(ResultConsumedError, match="already streamed out once"):
+        list(result)
+
+
+def test_to_pyarrow_refuses_past_the_limit_and_loses_nothing():
+    session = workbench.RuntimeProfile(batch_size=1000, max_materialize_bytes=50_000).session()
+    result = session.sql("SELECT value FROM generate_series(1, 100000)")
+    with pytest.raises(ResultTooLargeError, match=r"write_parquet\(path\)"):
+        result.to_pyarrow()
+    table = result.to_pyarrow(max_bytes=10**9)
+    assert sorted(table.column("value").to_pylist()) == list(range(1, 100001))
+
+
+def test_arrow_c_stream_feeds_polars_directly(small_batches):
+    import polars as pl
+
+    result = small_batches.sql("SELECT value, value * 2 AS double FROM generate_series(1, 5000)")
+    result.preview(3)
+    frame = pl.DataFrame(result)
+    assert frame.height == 5000
+    assert (frame["double"] == frame["value"] * 2).all()
+
+
+def test_write_parquet_streams_every_row(small_batches, tmp_path):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 40000)")
+    result.preview(10)
+    path = result.write_parquet(tmp_path / "out" / "values.parquet")
+    values = pq.read_table(path).column("value").to_pylist()
+    assert sorted(values) == list(range(1, 40001))
+    assert [p.name for p in path.parent.iterdir()] == ["values.parquet"]
+
+
+def test_failed_write_leaves_no_file(small_batches, tmp_path):
+    result = small_batches.sql(
+        "SELECT 10 / (value - 25000) AS x FROM generate_series(1, 40000) ORDER BY value"
+    )
+    with pytest.raises(SqlError, match="Divide by zero"):
+        result.write_parquet(tmp_path / "x.parquet")
+    assert list(tmp_path.iterdir()) == []
+    assert result.run.status == RunStatus.FAILED
+    assert "Divide by zero" in (result.run.error or "")
+
+
+def test_cancel_keeps_the_buffered_rows(session):
+    result = session.sql("SELECT * FROM generate_series(1, 500000000)")
+    head = result.preview(3)
+    result.cancel()
+    assert result.run.status == RunStatus.CANCELLED
+    assert result.preview(3).equals(head)
+
+
+def test_preview_memory_does_not_grow_with_result_size():
+    code = """
+        import resource, workbench
+        session = workbench.RuntimeProfile().session()
+        session.sql("SELECT * FROM generate_series(1, 1000)").preview(10)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        results = [session.sql("SELECT * FROM generate_series(1, 500000000)") for _ in range(3)]
+        for r in results:
+            r.preview(20)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    """
+    grown_kib = int(run_python(code))
+    # 500M int64 rows are 4 GB; three previews of them must stay within tens of MB.
+    assert grown_kib < 100 * 1024, f"peak RSS grew by {grown_kib} KiB"
+
+
+def test_write_parquet_memory_does_not_grow_with_result_size(tmp_path):
+    code = f"""
+        import resource, workbench
+        session = workbench.RuntimeProfile().session()
+        session.sql("SELECT * FROM generate_series(1, 1000)").write_parquet({str(tmp_path / "w.parquet")!r})
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        r = session.sql("SELECT value, value * 3 AS v3 FROM generate_series(1, 30000000)")
+        r.preview(5)
+        r.write_parquet({str(tmp_path / "big.parquet")!r})
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, r.run.rows)
+    """
+    grown_kib, rows = map(int, run_python(code).split())
+    assert rows == 30_000_000
+    # The rows are 480 MB as Arrow; streaming to disk keeps a few batches at a time.
+    assert grown_kib < 150 * 1024, f"peak RSS grew by {grown_kib} KiB"
