@@ -13,6 +13,10 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class RunStatus(StrEnum):
@@ -50,7 +54,13 @@ class RunRecord:
 class RunTracker:
     """Mutable side of a run; hands out :class:`RunRecord` snapshots."""
 
-    def __init__(self, sql: str, label: str | None = None) -> None:
+    def __init__(
+        self,
+        sql: str,
+        label: str | None = None,
+        on_event: Callable[[RunRecord, str], None] | None = None,
+    ) -> None:
+        self._on_event = on_event
         self._started = time.perf_counter()
         self._record = RunRecord(
             run_id=new_run_id(),
@@ -64,6 +74,8 @@ class RunTracker:
             bytes=0,
             status=RunStatus.PLANNED,
         )
+        if on_event is not None:
+            on_event(self._record, "start")
 
     @property
     def record(self) -> RunRecord:
@@ -93,3 +105,5 @@ class RunTracker:
             finished_at=dt.datetime.now(dt.UTC),
             elapsed_s=self._elapsed(),
         )
+        if self._on_event is not None:
+            self._on_event(self._record, "finish")

@@ -14,24 +14,30 @@ modification time). Opt into listing caches with ``CachePolicy(list_files_limit_
 
 from __future__ import annotations
 
+import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import datafusion
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
 
 from workbench import extension
+from workbench.diagnostics import DiagnosticsSink
 from workbench.errors import ParameterError, ReadOnlyError, SqlError, SqlLocation, WorkbenchError
 from workbench.ingress import Statement, locate_error, split_statements
 from workbench.ingress.params import check_value, missing_placeholders
 from workbench.result import Result
-from workbench.runs import RunStatus, RunTracker
+from workbench.runs import RunRecord, RunStatus, RunTracker, new_run_id
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_EXTENSIONS = ("stable_id", "prefixed_hash64")
+_DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
+_REMEMBERED_RUNS = 200
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
 _PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
 _PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
@@ -98,6 +104,9 @@ class RuntimeProfile:
     max_materialize_bytes: int = 1 << 30
     """Largest result ``Result.to_pyarrow()``/``to_polars()`` will build in memory."""
     preview_rows: int = 20
+    artifact_dir: str | None = None
+    """Where run logs and artifacts go; default ``$WORKBENCH_ARTIFACT_DIR`` or
+    ``~/.cache/workbench/artifacts``, one sub-directory per session."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -135,6 +144,14 @@ class Session:
         for statement in p.cache.statements():
             self.ctx.sql(statement)
         self.registered: tuple[str, ...] = extension.install(self.ctx, p.extensions)
+        self.session_id = new_run_id()
+        base = Path(
+            p.artifact_dir or os.environ.get("WORKBENCH_ARTIFACT_DIR") or _DEFAULT_ARTIFACTS
+        )
+        self.diagnostics = DiagnosticsSink(self.ctx, base.expanduser() / self.session_id)
+        # Recent runs by id, for plans and export after the Result is gone. A DataFrame
+        # holds a plan, not rows, so keeping a bounded number of them is cheap.
+        self._runs: OrderedDict[str, tuple[datafusion.DataFrame, RunTracker]] = OrderedDict()
         self._options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
@@ -160,7 +177,7 @@ class Session:
             raise SqlError("nothing to run: the SQL holds no statement", sql=query)
         queries = [s for s in statements if s.is_query]
         target = queries[-1] if queries else statements[-1]
-        tracker = RunTracker(query, label)
+        tracker = RunTracker(query, label, self.diagnostics.record)
         result_df = None
         for statement in statements:
             self._check_placeholders(statement, bound)
@@ -175,12 +192,31 @@ class Session:
                 tracker.end(RunStatus.FAILED, str(error))
                 raise error from exc
         assert result_df is not None
+        self._remember(result_df, tracker)
         return Result(
             result_df,
             tracker,
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
         )
+
+    def _remember(self, df: datafusion.DataFrame, tracker: RunTracker) -> None:
+        self._runs[tracker.record.run_id] = (df, tracker)
+        while len(self._runs) > _REMEMBERED_RUNS:
+            self._runs.popitem(last=False)
+
+    def run(self, run_id: str) -> tuple[datafusion.DataFrame, RunRecord]:
+        """The DataFrame and current record of a recent run."""
+        if run_id not in self._runs:
+            known = ", ".join(list(self._runs)[-5:]) or "none yet"
+            msg = f"no recent run {run_id!r} in this session (latest: {known})"
+            raise WorkbenchError(msg)
+        df, tracker = self._runs[run_id]
+        return df, tracker.record
+
+    @property
+    def last_run_id(self) -> str | None:
+        return next(reversed(self._runs), None)
 
     @staticmethod
     def _check_placeholders(statement: Statement, bound: Mapping[str, Any]) -> None:

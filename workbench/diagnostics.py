@@ -1,0 +1,122 @@
+"""The diagnostics sink: every run's start and finish, as JSON lines and as tables.
+
+Each Session has one :class:`DiagnosticsSink`. It appends one JSON object per
+event to ``runs.jsonl`` (and one per written artifact to ``artifacts.jsonl``)
+in the session's artifact directory, and keeps the same records queryable in
+the session itself as ``wb_runs`` (the latest state of each run) and
+``wb_artifacts``, so ``SELECT * FROM wb_runs`` works in any SQL cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import datafusion
+
+    from workbench.runs import RunRecord
+
+RUNS_TABLE = "wb_runs"
+ARTIFACTS_TABLE = "wb_artifacts"
+
+_RUNS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("label", pa.string()),
+        ("sql", pa.string()),
+        ("status", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+        ("elapsed_s", pa.float64()),
+        ("rows", pa.int64()),
+        ("batches", pa.int64()),
+        ("bytes", pa.int64()),
+        ("error", pa.string()),
+    ]
+)
+_ARTIFACTS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("kind", pa.string()),
+        ("path", pa.string()),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtifactRecord:
+    run_id: str
+    kind: str
+    path: str
+    bytes: int
+    sha256: str
+    created_at: Any
+
+
+class DiagnosticsSink:
+    """Appends run events to JSON lines and mirrors them as session tables."""
+
+    def __init__(self, ctx: datafusion.SessionContext, directory: Path) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.runs_path = directory / "runs.jsonl"
+        self.artifacts_path = directory / "artifacts.jsonl"
+        self._runs: dict[str, RunRecord] = {}
+        self._artifacts: list[ArtifactRecord] = []
+        self._lock = threading.Lock()
+        self._publish_runs()
+        self._publish_artifacts()
+
+    def record(self, run: RunRecord, event: str) -> None:
+        """Log ``event`` ("start" or "finish") for ``run`` and refresh ``wb_runs``."""
+        line = {"event": event, **dataclasses.asdict(run)}
+        with self._lock:
+            with self.runs_path.open("a") as out:
+                out.write(json.dumps(line, default=str) + "\n")
+            self._runs[run.run_id] = run
+            self._publish_runs()
+
+    def artifact(self, record: ArtifactRecord) -> None:
+        with self._lock:
+            with self.artifacts_path.open("a") as out:
+                out.write(json.dumps(dataclasses.asdict(record), default=str) + "\n")
+            self._artifacts.append(record)
+            self._publish_artifacts()
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        return list(self._runs.values())
+
+    def _publish_runs(self) -> None:
+        rows = [
+            {
+                f.name: getattr(r, f.name)
+                for f in dataclasses.fields(r)
+                if f.name in _RUNS_SCHEMA.names
+            }
+            | {"status": str(r.status)}
+            for r in self._runs.values()
+        ]
+        self._replace(RUNS_TABLE, pa.Table.from_pylist(rows, schema=_RUNS_SCHEMA))
+
+    def _publish_artifacts(self) -> None:
+        rows = [dataclasses.asdict(a) for a in self._artifacts]
+        self._replace(ARTIFACTS_TABLE, pa.Table.from_pylist(rows, schema=_ARTIFACTS_SCHEMA))
+
+    def _replace(self, name: str, table: pa.Table) -> None:
+        # A query already planned over the old table keeps it; new queries see this one.
+        self.ctx.deregister_table(name)
+        self.ctx.register_record_batches(
+            name, [table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]]
+        )

@@ -1,0 +1,305 @@
+"""Plan capture: DataFusion's logical and physical plans as trees of values.
+
+A :class:`PhysicalNode` is built from an ``ExecutionPlan`` through the
+``metrics()`` API (never by parsing EXPLAIN text). Read a plan *after* (or
+while) it runs: ``DataFrame.execution_plan()`` returns the very plan
+``execute_stream()`` is running, so its metrics are live.
+
+Time: DataFusion's ``elapsed_compute`` is already the operator's own CPU time
+(children excluded), so it is the node's exclusive time; scans record no
+``elapsed_compute`` and use ``time_elapsed_processing`` instead. Shares are
+each node's exclusive time over the tree's total, so they sum to 100%.
+
+Two values are only visible in a metric's text, not its ``value``: pruning
+counters ("4 total → 1 matched") and ``output_batches``. Those are parsed from
+the metric's own text (``_parse_count``, ``_parse_pruning``), one value at a
+time, and tested.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import datafusion
+    from datafusion.plan import ExecutionPlan, LogicalPlan
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+_COUNT = re.compile(r"^\s*([\d.]+)\s*([KMBT]?)\s*$")
+_PRUNING = re.compile(r"([\d.]+)\s*([KMBT]?)\s*total\s*→\s*([\d.]+)\s*([KMBT]?)\s*matched")
+_PRUNING_METRICS = (
+    "files_ranges_pruned_statistics",
+    "row_groups_pruned_statistics",
+    "row_groups_pruned_bloom_filter",
+    "page_index_pages_pruned",
+    "page_index_rows_pruned",
+    "limit_pruned_row_groups",
+)
+_SCAN_TIME = "time_elapsed_processing"
+
+
+def _number(digits: str, suffix: str) -> int:
+    return round(float(digits) * _SUFFIX[suffix])
+
+
+def _parse_count(text: str) -> int | None:
+    """``"3"`` or ``"20.10 K"`` as an int (DataFusion rounds big counts to 4 digits)."""
+    found = _COUNT.match(text)
+    return _number(*found.groups()) if found else None
+
+
+def _parse_pruning(text: str) -> tuple[int, int] | None:
+    """``"4 total → 1 matched"`` as (total, matched)."""
+    found = _PRUNING.search(text)
+    if not found:
+        return None
+    total_digits, total_suffix, matched_digits, matched_suffix = found.groups()
+    return _number(total_digits, total_suffix), _number(matched_digits, matched_suffix)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A metric across partitions: min, median, max; skew = max / median."""
+
+    partitions: int
+    min: float
+    median: float
+    max: float
+
+    @property
+    def skew(self) -> float:
+        return (
+            self.max / self.median if self.median > 0 else (0.0 if self.max == 0 else float("inf"))
+        )
+
+    @staticmethod
+    def of(values: list[float]) -> Spread | None:
+        if not values:
+            return None
+        return Spread(len(values), min(values), statistics.median(values), max(values))
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """One pruning counter of a scan: how many candidates, how many were kept."""
+
+    name: str
+    total: int
+    matched: int
+
+    @property
+    def pruned(self) -> int:
+        return self.total - self.matched
+
+
+@dataclass(frozen=True)
+class PhysicalNode:
+    """One operator of an executed (or planned) physical plan."""
+
+    id: int
+    """Pre-order position in the tree, stable for one plan."""
+    operator: str
+    details: str
+    partitions: int
+    children: tuple[PhysicalNode, ...]
+    output_rows: int | None = None
+    output_bytes: int | None = None
+    output_batches: int | None = None
+    exclusive_ns: int | None = None
+    """The operator's own compute time in nanoseconds, summed across partitions."""
+    share: float = 0.0
+    """exclusive_ns over the whole tree's exclusive time (0..1); shares sum to 1."""
+    spill_count: int = 0
+    spilled_bytes: int = 0
+    spilled_rows: int = 0
+    rows_by_partition: Spread | None = None
+    time_by_partition: Spread | None = None
+    pruning: tuple[Pruning, ...] = ()
+    bytes_scanned: int | None = None
+    metrics: tuple[tuple[str, int], ...] = ()
+    """Every numeric metric, summed across partitions, by name."""
+
+    def walk(self) -> Iterator[PhysicalNode]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    @property
+    def subtree_ns(self) -> int:
+        return (self.exclusive_ns or 0) + sum(c.subtree_ns for c in self.children)
+
+    @property
+    def label(self) -> str:
+        return f"#{self.id} {self.operator}"
+
+
+@dataclass(frozen=True)
+class LogicalNode:
+    """One node of the optimized logical plan."""
+
+    operator: str
+    details: str
+    children: tuple[LogicalNode, ...] = ()
+
+    def walk(self) -> Iterator[LogicalNode]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass(frozen=True)
+class PlanTree:
+    """A physical plan with its metrics, and the logical plan it came from."""
+
+    physical: PhysicalNode
+    logical: LogicalNode | None
+    analyzed: bool
+    """Whether the plan ran (metrics are meaningful) or was only planned."""
+    sql: str = ""
+    run_id: str | None = None
+    hot_path: tuple[int, ...] = field(default=())
+    """Node ids from the root down the child with the most subtree time."""
+
+    @property
+    def nodes(self) -> list[PhysicalNode]:
+        return list(self.physical.walk())
+
+    @property
+    def total_ns(self) -> int:
+        return self.physical.subtree_ns
+
+    def node(self, node_id: int) -> PhysicalNode:
+        return next(n for n in self.physical.walk() if n.id == node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:  # noqa: ARG002
+        from workbench.widgets.plan_tree import plan_bundle
+
+        return plan_bundle(self)
+
+    def text(self) -> str:
+        from workbench.widgets.plan_tree import plan_text
+
+        return plan_text(self)
+
+
+def _split_display(display: str) -> tuple[str, str]:
+    first = display.strip()
+    operator, _, details = first.partition(": ")
+    return operator.strip(), details.strip()
+
+
+def _node_metrics(plan: ExecutionPlan) -> dict[str, Any]:
+    """Everything the node's MetricsSet says, reduced to the PhysicalNode fields."""
+    metrics_set = plan.metrics()
+    if metrics_set is None:
+        return {}
+    sums: dict[str, int] = {}
+    rows_by_partition: dict[int, int] = {}
+    time_by_partition: dict[int, int] = {}
+    pruning: dict[str, list[int]] = {}
+    metrics = metrics_set.metrics()
+    # Scans leave elapsed_compute (nearly) unrecorded; their own time is processing time.
+    time_metric = _SCAN_TIME if any(m.name == _SCAN_TIME for m in metrics) else "elapsed_compute"
+    for metric in metrics:
+        name, value, partition = metric.name, metric.value, metric.partition
+        if name in _PRUNING_METRICS:
+            parsed = _parse_pruning(str(metric))
+            if parsed is not None:
+                totals = pruning.setdefault(name, [0, 0])
+                totals[0] += parsed[0]
+                totals[1] += parsed[1]
+            continue
+        if value is None:
+            value = _parse_count(str(metric))
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue  # timestamps and ratios
+        sums[name] = sums.get(name, 0) + value
+        if partition is not None and name == "output_rows":
+            rows_by_partition[partition] = rows_by_partition.get(partition, 0) + value
+        if partition is not None and name == time_metric:
+            time_by_partition[partition] = time_by_partition.get(partition, 0) + value
+    own = sums.get(time_metric)
+    return {
+        "output_rows": sums.get("output_rows"),
+        "output_bytes": sums.get("output_bytes"),
+        "output_batches": sums.get("output_batches"),
+        "exclusive_ns": own,
+        "spill_count": sums.get("spill_count", 0),
+        "spilled_bytes": sums.get("spilled_bytes", 0),
+        "spilled_rows": sums.get("spilled_rows", 0),
+        "rows_by_partition": Spread.of([float(v) for v in rows_by_partition.values()]),
+        "time_by_partition": Spread.of([float(v) for v in time_by_partition.values()]),
+        "pruning": tuple(Pruning(n, t, m) for n, (t, m) in sorted(pruning.items())),
+        "bytes_scanned": sums.get("bytes_scanned"),
+        "metrics": tuple(sorted(sums.items())),
+    }
+
+
+def _build_physical(plan: ExecutionPlan, counter: list[int]) -> PhysicalNode:
+    node_id = counter[0]
+    counter[0] += 1
+    operator, details = _split_display(plan.display())
+    children = tuple(_build_physical(child, counter) for child in plan.children())
+    return PhysicalNode(
+        id=node_id,
+        operator=operator,
+        details=details,
+        partitions=plan.partition_count,
+        children=children,
+        **_node_metrics(plan),
+    )
+
+
+def _with_shares(node: PhysicalNode, total: int) -> PhysicalNode:
+    from dataclasses import replace
+
+    children = tuple(_with_shares(c, total) for c in node.children)
+    share = (node.exclusive_ns or 0) / total if total > 0 else 0.0
+    return replace(node, children=children, share=share)
+
+
+def _hot_path(node: PhysicalNode) -> tuple[int, ...]:
+    path = [node.id]
+    while node.children:
+        node = max(node.children, key=lambda c: c.subtree_ns)
+        path.append(node.id)
+    return tuple(path)
+
+
+def physical_tree(plan: ExecutionPlan) -> PhysicalNode:
+    """The physical plan as nodes with metrics and time shares."""
+    root = _build_physical(plan, [0])
+    return _with_shares(root, root.subtree_ns)
+
+
+def logical_tree(plan: LogicalPlan) -> LogicalNode:
+    """The (optimized) logical plan as nodes."""
+    operator, details = _split_display(plan.display())
+    return LogicalNode(operator, details, tuple(logical_tree(i) for i in plan.inputs()))
+
+
+def capture(
+    df: datafusion.DataFrame, *, analyzed: bool, sql: str = "", run_id: str | None = None
+) -> PlanTree:
+    """The plan tree of ``df``: call after (or while) it runs for live metrics."""
+    physical = physical_tree(df.execution_plan())
+    return PlanTree(
+        physical=physical,
+        logical=logical_tree(df.optimized_logical_plan()),
+        analyzed=analyzed,
+        sql=sql,
+        run_id=run_id,
+        hot_path=_hot_path(physical),
+    )
