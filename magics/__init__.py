@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from magics.dfsql import WorkbenchMagics
+from magics.explain import ExplainMagics
 
-__all__ = ["WorkbenchMagics", "load_ipython_extension"]
+__all__ = ["ExplainMagics", "WorkbenchMagics", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
     magics = WorkbenchMagics(ipython)
     ipython.register_magics(magics)
+    ipython.register_magics(ExplainMagics(ipython, magics.session))
     ipython.user_ns.setdefault("wb", magics.session)

@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     import datafusion
     from datafusion.plan import ExecutionPlan, LogicalPlan
+
+    from workbench.session import Session
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 _COUNT = re.compile(r"^\s*([\d.]+)\s*([KMBT]?)\s*$")
@@ -165,6 +167,10 @@ class PlanTree:
     run_id: str | None = None
     hot_path: tuple[int, ...] = field(default=())
     """Node ids from the root down the child with the most subtree time."""
+    views: tuple[str, ...] = ("physical",)
+    """What the views show: "physical", "logical" or both."""
+    verbose: str | None = None
+    """``EXPLAIN VERBOSE`` text, when asked for."""
 
     @property
     def nodes(self) -> list[PhysicalNode]:
@@ -263,8 +269,6 @@ def _build_physical(plan: ExecutionPlan, counter: list[int]) -> PhysicalNode:
 
 
 def _with_shares(node: PhysicalNode, total: int) -> PhysicalNode:
-    from dataclasses import replace
-
     children = tuple(_with_shares(c, total) for c in node.children)
     share = (node.exclusive_ns or 0) / total if total > 0 else 0.0
     return replace(node, children=children, share=share)
@@ -303,3 +307,34 @@ def capture(
         run_id=run_id,
         hot_path=_hot_path(physical),
     )
+
+
+def explain(
+    session: Session,
+    sql: str,
+    *,
+    analyze: bool = False,
+    views: tuple[str, ...] = ("physical",),
+    verbose: bool = False,
+    params: Mapping[str, Any] | None = None,
+) -> PlanTree:
+    """Plan ``sql`` (and with ``analyze`` run it, streaming its rows away) and capture the tree.
+
+    The run goes through ``Session.sql``, so it has a run record in the
+    session's diagnostics like any other query.
+    """
+    result = session.sql(sql, params, label="explain --analyze" if analyze else "explain")
+    if analyze:
+        for _ in result:
+            pass  # run to the end; the rows are not kept
+    tree = capture(result.dataframe, analyzed=analyze, sql=sql, run_id=result.run.run_id)
+    verbose_text = None
+    if verbose:
+        rows = session.sql(f"EXPLAIN VERBOSE {sql.strip().rstrip(';')}", params).to_pyarrow()
+        verbose_text = "\n\n".join(
+            f"{kind}:\n{text}"
+            for kind, text in zip(
+                rows.column(0).to_pylist(), rows.column(1).to_pylist(), strict=True
+            )
+        )
+    return replace(tree, views=views, verbose=verbose_text)

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import polars as pl
     from datafusion.record_batch import RecordBatchStream
 
+    from workbench.plans import PlanTree
+
 
 class Result:
     """A query's rows as a stream, with a replayable head."""
@@ -248,6 +250,14 @@ class Result:
         finally:
             partial.unlink(missing_ok=True)
         return target
+
+    def plan(self) -> PlanTree:
+        """The physical plan with the metrics of this run so far (complete once exhausted)."""
+        from workbench.plans import capture
+
+        return capture(
+            self._df, analyzed=self._exhausted, sql=self._tracker.record.sql, run_id=self.run.run_id
+        )
 
     # -- display ----------------------------------------------------------------
 

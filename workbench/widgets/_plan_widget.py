@@ -90,7 +90,8 @@ function render({ model, el: root }) {
     for (const c of node.children) build(c, kids);
     parent.appendChild(box);
   }
-  build(data.root, tree);
+  if (data.show_physical) build(data.root, tree); else search.style.display = "none";
+  if (data.logical) { left.appendChild(el("div", "head", "optimized logical plan")); left.appendChild(el("pre", "logical", data.logical)); }
   // Big plans: collapse everything off the hot path below depth 3.
   if (nodes.length > 40) for (const n of nodes) {
     if (!hot.has(n.node.id) && n.node.children.length && n.box.closest(".kids .kids .kids")) {

@@ -11,7 +11,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.plans import PhysicalNode, PlanTree, Spread
+    from workbench.plans import LogicalNode, PhysicalNode, PlanTree, Spread
 
 _DETAILS_CHARS = 600
 _SKEW_BADGE = 2.0
@@ -101,10 +101,38 @@ def payload(tree: PlanTree) -> dict[str, Any]:
         "total_ns": tree.total_ns,
         "hot": list(tree.hot_path),
         "root": _payload_node(tree.physical),
+        "logical": logical_text(tree) if "logical" in tree.views else None,
+        "show_physical": "physical" in tree.views,
     }
 
 
+def logical_text(tree: PlanTree) -> str:
+    """The optimized logical plan, one indented line per node."""
+    if tree.logical is None:
+        return ""
+    lines: list[str] = []
+
+    def visit(node: LogicalNode, depth: int) -> None:
+        lines.append(f"{'  ' * depth}{node.operator}{': ' if node.details else ''}{node.details}")
+        for child in node.children:
+            visit(child, depth + 1)
+
+    visit(tree.logical, 0)
+    return "\n".join(lines)
+
+
 def plan_text(tree: PlanTree) -> str:
+    sections = []
+    if "physical" in tree.views:
+        sections.append(physical_text(tree))
+    if "logical" in tree.views:
+        sections.append("optimized logical plan\n" + logical_text(tree))
+    if tree.verbose:
+        sections.append("EXPLAIN VERBOSE\n" + tree.verbose)
+    return "\n\n".join(sections)
+
+
+def physical_text(tree: PlanTree) -> str:
     hot = set(tree.hot_path)
     state = "analyzed" if tree.analyzed else "planned only"
     run = "" if tree.run_id is None else f" run {tree.run_id}"
@@ -157,8 +185,17 @@ def plan_html(tree: PlanTree) -> str:
             f"</summary><pre>{e(node.details[:_DETAILS_CHARS])}</pre>{children}</details>"
         )
 
-    head = e(plan_text(tree).splitlines()[0])
-    return f"<div class='wb-plan'>{_STYLE}<div>{head}</div>{visit(tree.physical)}</div>"
+    parts = [f"<div class='wb-plan'>{_STYLE}"]
+    if "physical" in tree.views:
+        parts.append(f"<div>{e(physical_text(tree).splitlines()[0])}</div>{visit(tree.physical)}")
+    if "logical" in tree.views:
+        parts.append(f"<div>optimized logical plan</div><pre>{e(logical_text(tree))}</pre>")
+    if tree.verbose:
+        parts.append(
+            f"<details><summary>EXPLAIN VERBOSE</summary><pre>{e(tree.verbose)}</pre></details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
 
 
 def plan_bundle(tree: PlanTree) -> dict[str, Any]:
