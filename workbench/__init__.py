@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.artifacts import export, replay
 from workbench.errors import WorkbenchError
 from workbench.extension import Capabilities, capabilities
 from workbench.result import Result
@@ -31,7 +32,9 @@ __all__ = [
     "Session",
     "WorkbenchError",
     "capabilities",
+    "export",
     "load_ipython_extension",
+    "replay",
 ]
 
 

@@ -10,6 +10,7 @@ the session itself as ``wb_runs`` (the latest state of each run) and
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import threading
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,19 @@ class DiagnosticsSink:
                 out.write(json.dumps(dataclasses.asdict(record), default=str) + "\n")
             self._artifacts.append(record)
             self._publish_artifacts()
+
+    def artifact_written(self, run_id: str, path: Path, sha256: str) -> None:
+        """Record a file written for ``run_id`` (see ``workbench.artifacts``)."""
+        self.artifact(
+            ArtifactRecord(
+                run_id=run_id,
+                kind=path.name,
+                path=str(path),
+                bytes=path.stat().st_size,
+                sha256=sha256,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
 
     @property
     def runs(self) -> list[RunRecord]:

@@ -151,7 +151,7 @@ class Session:
         self.diagnostics = DiagnosticsSink(self.ctx, base.expanduser() / self.session_id)
         # Recent runs by id, for plans and export after the Result is gone. A DataFrame
         # holds a plan, not rows, so keeping a bounded number of them is cheap.
-        self._runs: OrderedDict[str, tuple[datafusion.DataFrame, RunTracker]] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[datafusion.DataFrame, RunTracker, str]] = OrderedDict()
         self._options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
@@ -192,7 +192,7 @@ class Session:
                 tracker.end(RunStatus.FAILED, str(error))
                 raise error from exc
         assert result_df is not None
-        self._remember(result_df, tracker)
+        self._remember(result_df, tracker, target.text)
         return Result(
             result_df,
             tracker,
@@ -200,8 +200,8 @@ class Session:
             preview_rows=self.profile.preview_rows,
         )
 
-    def _remember(self, df: datafusion.DataFrame, tracker: RunTracker) -> None:
-        self._runs[tracker.record.run_id] = (df, tracker)
+    def _remember(self, df: datafusion.DataFrame, tracker: RunTracker, statement: str) -> None:
+        self._runs[tracker.record.run_id] = (df, tracker, statement)
         while len(self._runs) > _REMEMBERED_RUNS:
             self._runs.popitem(last=False)
 
@@ -211,8 +211,13 @@ class Session:
             known = ", ".join(list(self._runs)[-5:]) or "none yet"
             msg = f"no recent run {run_id!r} in this session (latest: {known})"
             raise WorkbenchError(msg)
-        df, tracker = self._runs[run_id]
+        df, tracker, _ = self._runs[run_id]
         return df, tracker.record
+
+    def statement(self, run_id: str) -> str:
+        """The statement of the cell whose rows the run produced."""
+        self.run(run_id)
+        return self._runs[run_id][2]
 
     @property
     def last_run_id(self) -> str | None:
