@@ -84,6 +84,40 @@ def test_tour_shows_a_misspelled_column_with_a_caret_and_goes_on(tour):
     assert "150000" in last
 
 
+@pytest.fixture(scope="module")
+def plans_nb(tmp_path_factory):
+    out = execute_notebook(
+        REPO / "notebooks" / "plans.ipynb", tmp_path_factory.mktemp("nb") / "plans.ipynb"
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def test_plans_notebook_shows_q9_analyzed_with_a_widget_and_fallbacks(plans_nb):
+    cell = _cell(plans_nb, "%%explain --analyze")
+    (output,) = cell.outputs
+    assert "application/vnd.jupyter.widget-view+json" in output["data"]
+    assert "physical plan (analyzed" in output["data"]["text/plain"]
+    assert "<details open class='hot'>" in output["data"]["text/html"]
+    assert "DataSourceExec" in output["data"]["text/html"]
+
+
+def test_plans_notebook_reports_shares_hot_path_and_pruning(plans_nb):
+    shown = _outputs(_cell(plans_nb, "q9 = _"))
+    assert "operators: 25, shares sum to 1.000" in shown
+    assert "hot path: SortPreservingMergeExec" in shown
+    assert "row_groups_pruned_statistics=" in shown
+
+
+def test_plans_notebook_lists_runs_and_replays_its_bundle(plans_nb):
+    runs = _outputs(_cell(plans_nb, "%%dfsql\nSELECT run_id, label"))
+    assert "explain --analyze" in runs
+    assert "finished" in runs
+    listing = _outputs(_cell(plans_nb, "import tempfile"))
+    assert "'plan.substrait'" in listing
+    assert "result hash matches: True" in _outputs(_cell(plans_nb, "report = %wb replay"))
+    assert _outputs(_cell(plans_nb, "report = %wb replay")).strip().endswith("True")
+
+
 def test_every_notebook_is_covered_by_a_test():
     notebooks = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
-    assert notebooks == ["tour.ipynb"]
+    assert notebooks == ["plans.ipynb", "tour.ipynb"]
