@@ -26,8 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         machine=machine_info(),
     )
     for name in args.only or sorted(MODULES):
-        for case in MODULES[name].cases(args.quick):
-            report.measurements += run_case(case)
+        module = MODULES[name]
+        measured = [m for case in module.cases(args.quick) for m in run_case(case)]
+        report.measurements += measured
+        # A group may explain its numbers (geometric means, what each tool hands back).
+        summary = getattr(module, "summary", None)
+        if summary is not None:
+            report.sections[name] = summary(measured, quick=args.quick)
     print(markdown(report))
     json_path, md_path = write(report, args.out)
     print(f"written: {json_path} and {md_path}")

@@ -50,7 +50,9 @@ if [ "$mode" = tour ]; then
     python -m workbench.tour
   else
     step "JupyterLab on notebooks/tour.ipynb"
-    exec jupyter lab notebooks/tour.ipynb
+    root_flag=()
+    [ "$(id -u)" = 0 ] && root_flag=(--allow-root)  # containers and CI machines run as root
+    exec jupyter lab "${root_flag[@]}" notebooks/tour.ipynb
   fi
   exit 0
 fi
@@ -63,6 +65,14 @@ mypy
 
 step "cargo test"
 ( cd rust && cargo test )
+
+if ! command -v chromium >/dev/null; then
+  step "chromium for the browser tests (Debian package)"
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null
+fi
 
 step "pytest"
 set +e

@@ -1,5 +1,9 @@
-"""Benchmark cases, one module per subject; each exposes ``cases(quick) -> list[Case]``."""
+"""Benchmark cases, one module per subject; each exposes ``cases(quick) -> list[Case]``.
 
-from bench.cases import udf
+A module may also expose ``summary(measurements, *, quick) -> str``: Markdown the
+report prints under the group's heading (geometric means, what each tool returns).
+"""
 
-MODULES = {"udf": udf}
+from bench.cases import large, overhead, tpch, udf
+
+MODULES = {"large": large, "overhead": overhead, "tpch": tpch, "udf": udf}

@@ -67,4 +67,5 @@ def _case(rows: int) -> Case:
         repeats=3,
         note="target: the Rust UDF at least 10x faster than the Python UDF (ratio of python udf >= 10)",
         check=same,
+        subject="rust stable_id",
     )

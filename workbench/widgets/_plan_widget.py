@@ -26,7 +26,7 @@ function render({ model, el: root }) {
   const style = el("style");
   style.textContent = `
     .wb-tree{font:12px/1.5 system-ui,sans-serif;display:flex;gap:12px}
-    .wb-tree .left{flex:3;min-width:0}.wb-tree .right{flex:2;border-left:1px solid #ddd;padding-left:8px;min-width:0}
+    .wb-tree .left{flex:3;min-width:0;overflow-x:auto}.wb-tree .right{flex:2;border-left:1px solid #ddd;padding-left:8px;min-width:0}
     .wb-tree .row{display:flex;align-items:center;gap:6px;cursor:pointer;white-space:nowrap;padding:1px 2px}
     .wb-tree .row:hover{background:#f4f6fb}.wb-tree .row.selected{background:#e3ebff}
     .wb-tree .toggle{width:12px;color:#888}.wb-tree .op{font-weight:600}
