@@ -67,3 +67,19 @@ def test_templates_become_placeholders_of_the_same_length():
 def test_template_with_unknown_name_is_a_clear_error():
     with pytest.raises(ParameterError, match="names no Python variable"):
         bind_template("SELECT {nope}", {})
+
+
+@pytest.mark.parametrize(
+    ("sql", "is_query"),
+    [
+        ("-- leading comment\n/* block ; */ SELECT 1", True),
+        ("  (SELECT 1) UNION (SELECT 2)", True),
+        ("explain select 1", True),
+        ("INSERT INTO t VALUES (1);", False),
+        ("create table t (x int)", False),
+    ],
+)
+def test_single_statements_are_classified_without_the_tokenizer(sql, is_query):
+    (statement,) = split_statements(sql)
+    assert statement.is_query is is_query
+    assert not statement.text.endswith(";")

@@ -135,3 +135,12 @@ def test_error_in_a_later_statement_names_it(session):
 def test_empty_sql_is_a_clear_error(session):
     with pytest.raises(SqlError, match="holds no statement"):
         session.sql("  -- only a comment\n")
+
+
+def test_a_lone_dml_statement_runs_once_even_if_never_read(session):
+    session.sql("CREATE TABLE t (x INT)")
+    inserted = session.sql("INSERT INTO t VALUES (1), (2)")
+    assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().column("n").to_pylist() == [2]
+    assert inserted.to_pyarrow().column(0).to_pylist() == [2]
+    inserted.preview()
+    assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().column("n").to_pylist() == [2]

@@ -4,7 +4,8 @@ Each Session has one :class:`DiagnosticsSink`. It appends one JSON object per
 event to ``runs.jsonl`` (and one per written artifact to ``artifacts.jsonl``)
 in the session's artifact directory, and keeps the same records queryable in
 the session itself as ``wb_runs`` (the latest state of each run) and
-``wb_artifacts``, so ``SELECT * FROM wb_runs`` works in any SQL cell.
+``wb_artifacts``, refreshed whenever SQL names them, so ``SELECT * FROM
+wb_runs`` works in any SQL cell.
 """
 
 from __future__ import annotations
@@ -76,8 +77,7 @@ class DiagnosticsSink:
         self._runs: dict[str, RunRecord] = {}
         self._artifacts: list[ArtifactRecord] = []
         self._lock = threading.Lock()
-        self._publish_runs()
-        self._publish_artifacts()
+        self._stale = True
 
     def record(self, run: RunRecord, event: str) -> None:
         """Log ``event`` ("start" or "finish") for ``run`` and refresh ``wb_runs``."""
@@ -86,14 +86,14 @@ class DiagnosticsSink:
             with self.runs_path.open("a") as out:
                 out.write(json.dumps(line, default=str) + "\n")
             self._runs[run.run_id] = run
-            self._publish_runs()
+            self._stale = True
 
     def artifact(self, record: ArtifactRecord) -> None:
         with self._lock:
             with self.artifacts_path.open("a") as out:
                 out.write(json.dumps(dataclasses.asdict(record), default=str) + "\n")
             self._artifacts.append(record)
-            self._publish_artifacts()
+            self._stale = True
 
     def artifact_written(self, run_id: str, path: Path, sha256: str) -> None:
         """Record a file written for ``run_id`` (see ``workbench.artifacts``)."""
@@ -111,6 +111,18 @@ class DiagnosticsSink:
     @property
     def runs(self) -> list[RunRecord]:
         return list(self._runs.values())
+
+    def publish(self) -> None:
+        """Refresh ``wb_runs`` and ``wb_artifacts``; done lazily, only for SQL that reads them.
+
+        Re-registering two tables on every run's start and finish would cost every
+        query about a millisecond; the sessions call this when a statement names one.
+        """
+        with self._lock:
+            if self._stale:
+                self._publish_runs()
+                self._publish_artifacts()
+                self._stale = False
 
     def _publish_runs(self) -> None:
         rows = [

@@ -149,6 +149,7 @@ class Session:
             p.artifact_dir or os.environ.get("WORKBENCH_ARTIFACT_DIR") or _DEFAULT_ARTIFACTS
         )
         self.diagnostics = DiagnosticsSink(self.ctx, base.expanduser() / self.session_id)
+        self.diagnostics.publish()  # so information_schema lists the tables from the start
         # Recent runs by id, for plans and export after the Result is gone. A DataFrame
         # holds a plan, not rows, so keeping a bounded number of them is cheap.
         self._runs: OrderedDict[str, tuple[datafusion.DataFrame, RunTracker, str]] = OrderedDict()
@@ -179,12 +180,18 @@ class Session:
         target = queries[-1] if queries else statements[-1]
         tracker = RunTracker(query, label, self.diagnostics.record)
         result_df = None
+        if "wb_" in query.lower():
+            self.diagnostics.publish()
         for statement in statements:
             self._check_placeholders(statement, bound)
             try:
                 df = self.ctx.sql(statement.text, options=self._options, param_values=bound or None)
-                if statement is target:
+                if statement is target and statement.is_query:
                     result_df = df
+                elif statement is target:
+                    # DML/DDL as the result: run it exactly once, now; the Result
+                    # replays what it returned (e.g. the inserted row count).
+                    result_df = self._executed(df)
                 elif not statement.is_query:
                     df.collect()
             except Exception as exc:
@@ -199,6 +206,10 @@ class Session:
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
         )
+
+    def _executed(self, df: datafusion.DataFrame) -> datafusion.DataFrame:
+        batches = df.collect()
+        return self.ctx.create_dataframe([batches]) if batches else df
 
     def _remember(self, df: datafusion.DataFrame, tracker: RunTracker, statement: str) -> None:
         self._runs[tracker.record.run_id] = (df, tracker, statement)

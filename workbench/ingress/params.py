@@ -23,6 +23,8 @@ def bind_template(sql: str, namespace: Mapping[str, Any]) -> tuple[str, dict[str
     Braces inside string literals, quoted identifiers and comments are left
     alone. Values are returned for ``param_values``; nothing is pasted into SQL.
     """
+    if "{" not in sql:
+        return sql, {}
     try:
         tokens = Tokenizer().tokenize(sql)
     except TokenError:
@@ -66,6 +68,8 @@ def check_value(name: str, value: Any) -> Any:
 
 def missing_placeholders(statement: str, bound: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     """``$name`` placeholders of ``statement`` with no value: (name, line, column)."""
+    if "$" not in statement:
+        return []
     try:
         tokens = Tokenizer().tokenize(statement)
     except TokenError:
