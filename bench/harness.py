@@ -340,7 +340,7 @@ def _row(x: Measurement, extra: list[str]) -> str:
         timing = f"{_ms(x.median_s)} | n/a ({x.baseline} failed)"
     else:
         timing = f"{_ms(x.median_s)} | {x.ratio:.2f}x of {x.baseline}"
-    metrics = "".join(f" {x.metrics[k]:g} |" if k in x.metrics else " |" for k in extra)
+    metrics = "".join(f" {_metric(x.metrics[k])} |" if k in x.metrics else " |" for k in extra)
     return f"| {x.group} | {x.case} | {x.variant} | {timing} |{metrics}"
 
 
@@ -356,3 +356,8 @@ def write(report: Report, directory: Path = RESULTS) -> tuple[Path, Path]:
         partial.write_text(text)
         partial.replace(path)
     return json_path, md_path
+
+
+def _metric(value: float) -> str:
+    """Counts as integers with separators (6,001,215 rows), the rest as they come."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) >= 1000 else f"{value:g}"

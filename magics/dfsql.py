@@ -8,9 +8,11 @@ from typing import Any
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from magics.progress import ProgressView
 from workbench import Result, RuntimeProfile, Session
 from workbench.errors import ParameterError, QueryCancelledError
 from workbench.ingress import bind_template
+from workbench.progress import Watcher
 
 
 @magics_class
@@ -75,7 +77,8 @@ class WorkbenchMagics(Magics):
         try:
             # Read the preview here, not in the display hook, so Ctrl-C lands in
             # the magic and becomes a short message instead of a formatter traceback.
-            result.more_than(result.preview_rows)
+            with Watcher(result, ProgressView()):
+                result.more_than(result.preview_rows)
         except KeyboardInterrupt:
             raise QueryCancelledError(result.run.error or "query interrupted") from None
         return result

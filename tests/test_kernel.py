@@ -27,7 +27,13 @@ def _run(client, code: str, timeout: float = 60) -> tuple[dict, list[dict]]:
         msg = client.get_iopub_msg(timeout=timeout)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
-        if msg["msg_type"] in ("execute_result", "stream", "error", "display_data"):
+        if msg["msg_type"] in (
+            "execute_result",
+            "stream",
+            "error",
+            "display_data",
+            "update_display_data",
+        ):
             outputs.append(msg)
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
@@ -57,3 +63,29 @@ def test_interrupt_stops_a_running_query_and_the_next_cell_works(kernel):
     assert reply["status"] == "ok"
     text = "".join(m["content"].get("data", {}).get("text/plain", "") for m in outputs)
     assert "42" in text
+
+
+def test_a_long_cell_shows_live_progress_that_settles(kernel, tpch):
+    _, client = kernel
+    reply, _ = _run(
+        client,
+        f"%load_ext workbench\nfrom workbench import datasets\ndatasets.tpch({tpch.scale}).register(wb)",
+    )
+    assert reply["status"] == "ok"
+    reply, outputs = _run(
+        client,
+        "%%dfsql\nSELECT sum(l_extendedprice * l_discount) AS s FROM lineitem, generate_series(1, 40)",
+    )
+    assert reply["status"] == "ok"
+    shown = [m for m in outputs if m["msg_type"] == "display_data"]
+    assert shown, "no progress display for a multi-second query"
+    assert shown[0]["content"]["data"]["text/plain"].startswith("running: ")
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    updates = [
+        m
+        for m in outputs
+        if m["msg_type"] == "update_display_data"
+        and m["content"]["transient"]["display_id"] == display_id
+    ]
+    assert updates, "the progress line was never updated"
+    assert updates[-1]["content"]["data"]["text/plain"].startswith("done: ")

@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     import datafusion
     from datafusion.plan import ExecutionPlan, LogicalPlan
 
+    from workbench.progress import Progress
     from workbench.session import Session
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
@@ -317,6 +318,7 @@ def explain(
     views: tuple[str, ...] = ("physical",),
     verbose: bool = False,
     params: Mapping[str, Any] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> PlanTree:
     """Plan ``sql`` (and with ``analyze`` run it, streaming its rows away) and capture the tree.
 
@@ -325,8 +327,11 @@ def explain(
     """
     result = session.sql(sql, params, label="explain --analyze" if analyze else "explain")
     if analyze:
-        for _ in result:
-            pass  # run to the end; the rows are not kept
+        from workbench.progress import Watcher
+
+        with Watcher(result, on_progress or (lambda _: None)):
+            for _ in result:
+                pass  # run to the end; the rows are not kept
     tree = capture(result.dataframe, analyzed=analyze, sql=sql, run_id=result.run.run_id)
     verbose_text = None
     if verbose:

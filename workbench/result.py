@@ -19,6 +19,7 @@ the size of the result:
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ class Result:
     ) -> None:
         self._df = df
         self._tracker = tracker
+        self.started = time.perf_counter()
         self._schema: pa.Schema = df.schema()
         self._stream: RecordBatchStream | None = None
         self._buffer: list[pa.RecordBatch] = []
