@@ -34,9 +34,8 @@ export VIRTUAL_ENV=$PWD/.venv PATH=$PWD/.venv/bin:$PATH
 pip install -q "maturin>=1.9,<2"
 
 step "build workbench._ext (dev profile) and install dependencies"
-extras=test
-[ "$mode" = test ] && extras=test,bench
-maturin develop -q --extras "$extras"
+# Both modes install the same extras, so `python -m bench` works after either command.
+maturin develop -q --extras test,bench
 python -c 'import workbench; print(workbench.capabilities().summary())'
 
 if [ "$mode" = tour ]; then

@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import REPO
 
-GROUPS = {"udf", "tpch", "large", "overhead"}
+GROUPS = {"udf", "tpch", "large", "overhead", "plans"}
 
 
 @pytest.fixture(scope="module")
@@ -84,4 +84,13 @@ def test_markdown_says_where_the_workbench_is_slower_and_its_overhead(quick_run)
     assert " peak_rss_mb |" in markdown  # the samples' metrics become columns
     assert "## overhead" in markdown
     assert "within target" in markdown
-    assert set(report["sections"]) == {"tpch", "large", "overhead"}
+    assert set(report["sections"]) == {"tpch", "large", "overhead", "plans"}
+
+
+def test_plans_group_prints_render_time_and_payload_of_the_largest_plan(quick_run):
+    stdout, report, _ = quick_run
+    plans = [m for m in report["measurements"] if m["group"] == "plans"]
+    bundle = next(m for m in plans if m["variant"].startswith("plan tree bundle"))
+    assert bundle["error"] is None
+    assert 0 < bundle["metrics"]["payload_kb"] < 200
+    assert "the notebook bundle renders in" in stdout

@@ -4,6 +4,6 @@ A module may also expose ``summary(measurements, *, quick) -> str``: Markdown th
 report prints under the group's heading (geometric means, what each tool returns).
 """
 
-from bench.cases import large, overhead, tpch, udf
+from bench.cases import large, overhead, plans, tpch, udf
 
-MODULES = {"large": large, "overhead": overhead, "tpch": tpch, "udf": udf}
+MODULES = {"large": large, "overhead": overhead, "plans": plans, "tpch": tpch, "udf": udf}

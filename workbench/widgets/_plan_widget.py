@@ -61,6 +61,7 @@ function render({ model, el: root }) {
       ["output rows", fmtCount(node.rows)], ["own time", fmtNs(node.ns)],
       ["share of total", (100 * node.share).toFixed(1) + "%"], ["output bytes", fmtCount(node.bytes)],
       ["output batches", fmtCount(node.batches)], ["partitions", fmtCount(node.partitions)]];
+    if (node.bytes_scanned !== null && node.bytes_scanned !== undefined) rows.push(["bytes scanned", fmtCount(node.bytes_scanned)]);
     if (node.rows_spread) rows.push(["rows per partition (min/median/max)", node.rows_spread.map(fmtCount).join(" / ")]);
     if (node.time_spread) rows.push(["time per partition (min/median/max)", node.time_spread.map(fmtNs).join(" / ")]);
     for (const [name, total, matched] of node.pruning) rows.push([name, fmtCount(matched) + " matched of " + fmtCount(total)]);

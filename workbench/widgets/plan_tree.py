@@ -70,6 +70,7 @@ def _payload_node(node: PhysicalNode) -> dict[str, Any]:
         "share": round(node.share, 4),
         "bytes": node.output_bytes,
         "batches": node.output_batches,
+        "bytes_scanned": node.bytes_scanned,
         "partitions": node.partitions,
         "rows_spread": None
         if node.rows_by_partition is None
