@@ -30,12 +30,14 @@ def _cell(notebook, startswith: str):
     return matches[0]
 
 
+def _executed(name: str, tmp_path_factory):
+    out = execute_notebook(REPO / "notebooks" / name, tmp_path_factory.mktemp("nb") / name)
+    return nbformat.read(out, as_version=4)
+
+
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
-    out = execute_notebook(
-        REPO / "notebooks" / "tour.ipynb", tmp_path_factory.mktemp("nb") / "tour.ipynb"
-    )
-    return nbformat.read(out, as_version=4)
+    return _executed("tour.ipynb", tmp_path_factory)
 
 
 def test_tour_registers_the_demo_tables(tour):
@@ -86,10 +88,7 @@ def test_tour_shows_a_misspelled_column_with_a_caret_and_goes_on(tour):
 
 @pytest.fixture(scope="module")
 def plans_nb(tmp_path_factory):
-    out = execute_notebook(
-        REPO / "notebooks" / "plans.ipynb", tmp_path_factory.mktemp("nb") / "plans.ipynb"
-    )
-    return nbformat.read(out, as_version=4)
+    return _executed("plans.ipynb", tmp_path_factory)
 
 
 def test_plans_notebook_shows_q9_analyzed_with_a_widget_and_fallbacks(plans_nb):

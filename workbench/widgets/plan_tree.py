@@ -72,20 +72,8 @@ def _payload_node(node: PhysicalNode) -> dict[str, Any]:
         "batches": node.output_batches,
         "bytes_scanned": node.bytes_scanned,
         "partitions": node.partitions,
-        "rows_spread": None
-        if node.rows_by_partition is None
-        else [
-            node.rows_by_partition.min,
-            node.rows_by_partition.median,
-            node.rows_by_partition.max,
-        ],
-        "time_spread": None
-        if node.time_by_partition is None
-        else [
-            node.time_by_partition.min,
-            node.time_by_partition.median,
-            node.time_by_partition.max,
-        ],
+        "rows_spread": _spread(node.rows_by_partition),
+        "time_spread": _spread(node.time_by_partition),
         "badges": _badges(node),
         "pruning": [[p.name, p.total, p.matched] for p in node.pruning],
         "spills": [node.spill_count, node.spilled_bytes, node.spilled_rows],
