@@ -10,6 +10,7 @@ groups or pages than before, or an operator spills that did not.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 from dataclasses import dataclass
@@ -141,6 +142,9 @@ def _node_from_dict(data: dict[str, Any]) -> PhysicalNode:
     fields["metrics"] = tuple(tuple(m) for m in data["metrics"])
     for name in ("rows_by_partition", "time_by_partition"):
         fields[name] = Spread(**data[name]) if data[name] else None
+    for name in ("started_at", "ended_at"):
+        value = data.get(name)
+        fields[name] = dt.datetime.fromisoformat(value) if value else None
     return PhysicalNode(**fields)
 
 

@@ -18,6 +18,7 @@ time, and tested.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import statistics
@@ -125,6 +126,10 @@ class PhysicalNode:
     time_by_partition: Spread | None = None
     pruning: tuple[Pruning, ...] = ()
     bytes_scanned: int | None = None
+    started_at: dt.datetime | None = None
+    """When the operator's first partition started (UTC); None if it never ran."""
+    ended_at: dt.datetime | None = None
+    """When its last partition finished (UTC)."""
     metrics: tuple[tuple[str, int], ...] = ()
     """Every numeric metric, summed across partitions, by name."""
 
@@ -207,51 +212,74 @@ def _split_display(display: str) -> tuple[str, str]:
     return operator.strip(), details.strip()
 
 
+@dataclass
+class _Tally:
+    """Running totals over one MetricsSet (mutable; lives only while reading it)."""
+
+    time_metric: str
+    sums: dict[str, int] = field(default_factory=dict)
+    rows_by_partition: dict[int, int] = field(default_factory=dict)
+    time_by_partition: dict[int, int] = field(default_factory=dict)
+    pruning: dict[str, list[int]] = field(default_factory=dict)
+    starts: list[dt.datetime] = field(default_factory=list)
+    ends: list[dt.datetime] = field(default_factory=list)
+
+    def add(self, metric: Any) -> None:
+        name, value, partition = metric.name, metric.value, metric.partition
+        if name in _PRUNING_METRICS:
+            parsed = _parse_pruning(str(metric))
+            if parsed is not None:
+                totals = self.pruning.setdefault(name, [0, 0])
+                totals[0] += parsed[0]
+                totals[1] += parsed[1]
+        elif isinstance(value, dt.datetime):
+            {"start_timestamp": self.starts, "end_timestamp": self.ends}.get(name, []).append(value)
+        else:
+            self._add_number(name, partition, _parse_count(str(metric)) if value is None else value)
+
+    def _add_number(self, name: str, partition: int | None, value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return  # ratios and other non-counts
+        self.sums[name] = self.sums.get(name, 0) + value
+        if partition is None:
+            return
+        if name == "output_rows":
+            self.rows_by_partition[partition] = self.rows_by_partition.get(partition, 0) + value
+        if name == self.time_metric:
+            self.time_by_partition[partition] = self.time_by_partition.get(partition, 0) + value
+
+    def fields(self) -> dict[str, Any]:
+        sums = self.sums
+        return {
+            "output_rows": sums.get("output_rows"),
+            "output_bytes": sums.get("output_bytes"),
+            "output_batches": sums.get("output_batches"),
+            "exclusive_ns": sums.get(self.time_metric),
+            "spill_count": sums.get("spill_count", 0),
+            "spilled_bytes": sums.get("spilled_bytes", 0),
+            "spilled_rows": sums.get("spilled_rows", 0),
+            "rows_by_partition": Spread.of([float(v) for v in self.rows_by_partition.values()]),
+            "time_by_partition": Spread.of([float(v) for v in self.time_by_partition.values()]),
+            "pruning": tuple(Pruning(n, t, m) for n, (t, m) in sorted(self.pruning.items())),
+            "bytes_scanned": sums.get("bytes_scanned"),
+            "started_at": min(self.starts) if self.starts else None,
+            "ended_at": max(self.ends) if self.ends else None,
+            "metrics": tuple(sorted(sums.items())),
+        }
+
+
 def _node_metrics(plan: ExecutionPlan) -> dict[str, Any]:
     """Everything the node's MetricsSet says, reduced to the PhysicalNode fields."""
     metrics_set = plan.metrics()
     if metrics_set is None:
         return {}
-    sums: dict[str, int] = {}
-    rows_by_partition: dict[int, int] = {}
-    time_by_partition: dict[int, int] = {}
-    pruning: dict[str, list[int]] = {}
     metrics = metrics_set.metrics()
     # Scans leave elapsed_compute (nearly) unrecorded; their own time is processing time.
     time_metric = _SCAN_TIME if any(m.name == _SCAN_TIME for m in metrics) else "elapsed_compute"
+    tally = _Tally(time_metric)
     for metric in metrics:
-        name, value, partition = metric.name, metric.value, metric.partition
-        if name in _PRUNING_METRICS:
-            parsed = _parse_pruning(str(metric))
-            if parsed is not None:
-                totals = pruning.setdefault(name, [0, 0])
-                totals[0] += parsed[0]
-                totals[1] += parsed[1]
-            continue
-        if value is None:
-            value = _parse_count(str(metric))
-        if not isinstance(value, int) or isinstance(value, bool):
-            continue  # timestamps and ratios
-        sums[name] = sums.get(name, 0) + value
-        if partition is not None and name == "output_rows":
-            rows_by_partition[partition] = rows_by_partition.get(partition, 0) + value
-        if partition is not None and name == time_metric:
-            time_by_partition[partition] = time_by_partition.get(partition, 0) + value
-    own = sums.get(time_metric)
-    return {
-        "output_rows": sums.get("output_rows"),
-        "output_bytes": sums.get("output_bytes"),
-        "output_batches": sums.get("output_batches"),
-        "exclusive_ns": own,
-        "spill_count": sums.get("spill_count", 0),
-        "spilled_bytes": sums.get("spilled_bytes", 0),
-        "spilled_rows": sums.get("spilled_rows", 0),
-        "rows_by_partition": Spread.of([float(v) for v in rows_by_partition.values()]),
-        "time_by_partition": Spread.of([float(v) for v in time_by_partition.values()]),
-        "pruning": tuple(Pruning(n, t, m) for n, (t, m) in sorted(pruning.items())),
-        "bytes_scanned": sums.get("bytes_scanned"),
-        "metrics": tuple(sorted(sums.items())),
-    }
+        tally.add(metric)
+    return tally.fields()
 
 
 def _build_physical(plan: ExecutionPlan, counter: list[int]) -> PhysicalNode:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,8 @@ class RuntimeProfile:
     max_materialize_bytes: int = 1 << 30
     """Largest result ``Result.to_pyarrow()``/``to_polars()`` will build in memory."""
     preview_rows: int = 20
+    telemetry: str | None = None
+    """OpenTelemetry export of every finished run: "json:PATH" or "otlp:http://HOST:PORT"."""
     artifact_dir: str | None = None
     """Where run logs and artifacts go; default ``$WORKBENCH_ARTIFACT_DIR`` or
     ``~/.cache/workbench/artifacts``, one sub-directory per session."""
@@ -116,6 +119,12 @@ class RuntimeProfile:
             "max_materialize_bytes": self.max_materialize_bytes >= 0,
             "preview_rows": self.preview_rows >= 0,
         }
+        if self.telemetry is not None and not self.telemetry.startswith(("json:", "otlp:http")):
+            msg = (
+                f"RuntimeProfile.telemetry={self.telemetry!r}: use 'json:PATH' or "
+                "'otlp:http://HOST:PORT'"
+            )
+            raise ConfigError(msg)
         for name, ok in checks.items():
             if not ok:
                 msg = f"RuntimeProfile.{name}={getattr(self, name)!r} is out of range"
@@ -178,7 +187,7 @@ class Session:
             raise SqlError("nothing to run: the SQL holds no statement", sql=query)
         queries = [s for s in statements if s.is_query]
         target = queries[-1] if queries else statements[-1]
-        tracker = RunTracker(query, label, self.diagnostics.record)
+        tracker = RunTracker(query, label, self._on_run_event)
         result_df = None
         if "wb_" in query.lower():
             self.diagnostics.publish()
@@ -206,6 +215,24 @@ class Session:
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
         )
+
+    def _on_run_event(self, record: RunRecord, event: str) -> None:
+        self.diagnostics.record(record, event)
+        if event == "finish" and self.profile.telemetry is not None:
+            self._export_telemetry(record)
+
+    def _export_telemetry(self, record: RunRecord) -> None:
+        from workbench import plans, telemetry
+
+        remembered = self._runs.get(record.run_id)
+        if remembered is None:
+            return  # failed while planning: nothing ran, no operators to report
+        tree = plans.capture(remembered[0], analyzed=True, sql=record.sql, run_id=record.run_id)
+        try:
+            telemetry.export(str(self.profile.telemetry), telemetry.spans(record, tree))
+        except telemetry.TelemetryError as exc:
+            # A collector being down must not fail the user's query.
+            warnings.warn(str(exc), stacklevel=2)
 
     def _executed(self, df: datafusion.DataFrame) -> datafusion.DataFrame:
         batches = df.collect()
