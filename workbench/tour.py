@@ -2,11 +2,12 @@
 
 ``python -m workbench.tour [OUT]`` executes the tour with nbclient in a real
 kernel and writes the executed notebook (default ``artifacts/tour.ipynb``)
-atomically. Used by ``scripts/dev.sh tour --headless`` and in CI.
+atomically, with the runs' diagnostics (``runs.jsonl``) under ``artifacts/runs/``. Used by ``scripts/dev.sh tour --headless`` and in CI.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def execute_notebook(source: Path, out: Path, timeout_s: int = 600) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     out = Path(args[0]) if args else REPO / "artifacts" / "tour.ipynb"
+    # The kernel inherits this: the tour's run logs land beside the executed notebook.
+    runs = out.parent / "runs"
+    os.environ.setdefault("WORKBENCH_ARTIFACT_DIR", str(runs))
     written = execute_notebook(REPO / "notebooks" / "tour.ipynb", out)
-    print(f"tour executed: {written}")
+    print(f"tour executed: {written}; run logs: {os.environ['WORKBENCH_ARTIFACT_DIR']}")
     return 0
 
 
