@@ -2,7 +2,8 @@
 
 ``python -m workbench.tour [OUT]`` executes the tour with nbclient in a real
 kernel and writes the executed notebook (default ``artifacts/tour.ipynb``)
-atomically, with the runs' diagnostics (``runs.jsonl``) under ``artifacts/runs/``. Used by ``scripts/dev.sh tour --headless`` and in CI.
+atomically, with the runs' diagnostics (``runs.jsonl``) under ``artifacts/runs/``.
+Used by ``scripts/dev.sh tour --headless`` and in CI.
 """
 
 from __future__ import annotations
