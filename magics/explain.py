@@ -14,7 +14,6 @@ from workbench.errors import QueryCancelledError, WorkbenchError
 from workbench.ingress import bind_template
 from workbench.plan_diff import PlanDiff, diff
 from workbench.result import Result
-from workbench.runs import RunStatus
 
 if TYPE_CHECKING:
     from workbench.session import Session
@@ -106,7 +105,4 @@ class ExplainMagics(Magics):
             return value
         if isinstance(value, Result):
             return value.plan()
-        df, record = self.session.run(name)
-        return plans.capture(
-            df, analyzed=record.status == RunStatus.FINISHED, sql=record.sql, run_id=name
-        )
+        return self.session.plan(name)

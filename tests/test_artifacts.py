@@ -40,11 +40,39 @@ def exported(tpch, tmp_path):
     return session, ids, artifacts.export(session, ids, tmp_path / "bundle")
 
 
-def test_content_hash_ignores_row_order_and_string_layout():
+def test_content_hash_ignores_row_order_and_string_layout_but_not_duplicates():
     a = pa.table({"k": [1, 2, 3], "s": ["x", "y", "z"]})
     b = pa.table({"k": [3, 1, 2], "s": pa.array(["z", "x", "y"], type=pa.string_view())})
     assert content_hash(a) == content_hash(b)
+    assert content_hash(a).rows == 3
     assert content_hash(a) != content_hash(a.slice(0, 2))
+    doubled = pa.concat_tables([a, a])
+    assert content_hash(doubled) != content_hash(a)
+    assert content_hash(doubled.to_batches(max_chunksize=1)) == content_hash(doubled)
+
+
+def test_content_hash_handles_nested_types():
+    lists = pa.table({"a": [[1], [2, 3]], "m": [{"x": 1}, {"x": 2}]})
+    assert content_hash(lists) == content_hash(lists.take([1, 0]))
+
+
+def test_a_query_with_list_columns_exports_and_replays(tmp_path):
+    session = workbench.RuntimeProfile(artifact_dir=str(tmp_path / "runs")).session()
+    session.ctx.from_pydict({"v": list(range(1, 10))}, name="nums")
+    result = session.sql("SELECT v % 3 AS k, array_agg(v) AS vs FROM nums GROUP BY 1")
+    result.to_pyarrow()
+    bundle = artifacts.export(session, [result.run.run_id], tmp_path / "lists")
+    assert artifacts.replay(bundle, session).ok
+
+
+def test_a_plan_substrait_cannot_carry_is_a_clear_error_and_writes_nothing(tmp_path):
+    session = workbench.RuntimeProfile(artifact_dir=str(tmp_path / "runs")).session()
+    result = session.sql("SELECT count(*) AS n FROM generate_series(1, 9)")
+    result.to_pyarrow()
+    with pytest.raises(ArtifactError, match="Substrait plan did not run here"):
+        artifacts.export(session, [result.run.run_id], tmp_path / "series")
+    assert not (tmp_path / "series").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
 
 
 def test_bundle_holds_every_artifact_with_hashes(exported):

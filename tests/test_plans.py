@@ -91,12 +91,20 @@ def test_the_same_tree_comes_back_from_the_run_record(tpch_session):
     assert sum(n.share for n in tree.nodes) == pytest.approx(1.0)
 
 
-def test_planning_only_runs_nothing(tpch_session):
+def test_planning_only_runs_nothing_and_closes_its_run(tpch_session):
     tree = plans.explain(tpch_session, "SELECT count(*) FROM lineitem")
     assert not tree.analyzed
     assert all(n.output_rows is None for n in tree.nodes)
     _, record = tpch_session.run(tree.run_id)
     assert record.status == RunStatus.PLANNED
+    assert record.finished_at is not None
+
+
+def test_planning_only_never_changes_data(session):
+    session.sql("CREATE TABLE t (x INT)")
+    with pytest.raises(workbench.errors.SqlError, match="planning only: DML"):
+        plans.explain(session, "INSERT INTO t VALUES (2)")
+    assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().column("n").to_pylist() == [0]
 
 
 def test_views_escape_every_value_and_carry_text(tpch_session):

@@ -72,8 +72,44 @@ def test_rows_streamed_out_are_not_kept(small_batches):
     assert result.preview(5).equals(head)
     with pytest.raises(ResultConsumedError, match="streamed out"):
         result.preview(20000)
-    with pytest.raises(ResultConsumedError, match="already streamed out once"):
+    with pytest.raises(ResultConsumedError, match="streamed out; run the query again"):
         list(result)
+    with pytest.raises(ResultConsumedError, match="streamed out"):
+        result.to_pyarrow()
+
+
+def test_to_pyarrow_after_a_full_stream_refuses_instead_of_returning_the_head(small_batches):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 5000)")
+    result.preview(5)
+    assert sum(b.num_rows for b in result) == 5000
+    assert result.exhausted
+    with pytest.raises(ResultConsumedError, match="only the first 1000 rows were kept"):
+        result.to_pyarrow()
+
+
+def test_a_small_result_streamed_whole_can_still_be_previewed(session):
+    result = session.sql("SELECT * FROM generate_series(1, 10)")
+    result.preview(3)
+    assert sum(b.num_rows for b in result) == 10
+    assert result.preview(20).num_rows == 10
+    assert "10 rows shown" in result._repr_mimebundle_()["text/plain"]
+    assert sum(b.num_rows for b in result) == 10  # fully buffered: streams again
+
+
+def test_stopping_a_stream_early_ends_the_run(small_batches):
+    result = small_batches.sql("SELECT value FROM generate_series(1, 50000)")
+    stream = iter(result)
+    next(stream)
+    stream.close()  # what `break` does to a for loop's generator
+    assert result.run.status == RunStatus.CANCELLED
+    assert result.run.finished_at is not None
+
+
+def test_to_pyarrow_over_thousands_of_batches_returns_every_row_once():
+    many = workbench.RuntimeProfile(batch_size=10).session()
+    result = many.sql("SELECT value FROM generate_series(1, 30000)")
+    assert result.to_pyarrow().num_rows == 30000
+    assert result.run.batches == 3000
 
 
 def test_to_pyarrow_refuses_past_the_limit_and_loses_nothing():

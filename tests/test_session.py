@@ -144,3 +144,22 @@ def test_a_lone_dml_statement_runs_once_even_if_never_read(session):
     assert inserted.to_pyarrow().column(0).to_pylist() == [2]
     inserted.preview()
     assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().column("n").to_pylist() == [2]
+
+
+def test_a_missing_parameter_is_caught_before_any_statement_runs(session):
+    session.sql("CREATE TABLE t (x INT)")
+    with pytest.raises(ParameterError, match=r"\$y"):
+        session.sql("INSERT INTO t VALUES (1); SELECT * FROM t WHERE x = $y")
+    assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().column("n").to_pylist() == [0]
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT '$usd' AS label", 'SELECT 1 AS "$total"', "SELECT 1 -- $note"]
+)
+def test_dollar_words_in_literals_and_comments_are_not_placeholders(session, sql):
+    assert session.sql(sql).to_pyarrow().num_rows == 1
+
+
+def test_small_cache_limits_round_up_instead_of_disabling():
+    policy = workbench.CachePolicy(list_files_limit_bytes=100)
+    assert "list_files_cache_limit = '1K'" in policy.statements()[0]

@@ -83,3 +83,11 @@ def test_an_unreachable_collector_warns_and_the_query_still_returns():
 def test_malformed_targets_are_refused():
     with pytest.raises(ConfigError, match="telemetry="):
         workbench.RuntimeProfile(telemetry="zipkin://x")
+
+
+def test_an_unwritable_json_target_warns_and_the_query_still_returns(tmp_path):
+    target = tmp_path / "missing-dir" / "spans.jsonl"
+    session = workbench.RuntimeProfile(telemetry=f"json:{target}").session()
+    with pytest.warns(UserWarning, match="cannot append spans"):
+        rows = session.sql("SELECT 2 AS two").to_pyarrow()
+    assert rows.column("two").to_pylist() == [2]

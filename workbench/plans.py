@@ -353,7 +353,9 @@ def explain(
     The run goes through ``Session.sql``, so it has a run record in the
     session's diagnostics like any other query.
     """
-    result = session.sql(sql, params, label="explain --analyze" if analyze else "explain")
+    result = session.sql(
+        sql, params, label="explain --analyze" if analyze else "explain", plan_only=not analyze
+    )
     if analyze:
         from workbench.progress import Watcher
 
@@ -361,6 +363,8 @@ def explain(
             for _ in result:
                 pass  # run to the end; the rows are not kept
     tree = capture(result.dataframe, analyzed=analyze, sql=sql, run_id=result.run.run_id)
+    if not analyze:
+        result.close_planned()
     verbose_text = None
     if verbose:
         rows = session.sql(f"EXPLAIN VERBOSE {sql.strip().rstrip(';')}", params).to_pyarrow()

@@ -85,7 +85,10 @@ class Watcher:
         if self._stop.wait(self._delay_s):
             return
         while not self._stop.is_set():
-            self._report(snapshot(self._result))
+            try:
+                self._report(snapshot(self._result))
+            except Exception:  # noqa: BLE001  (progress is best effort; the query goes on)
+                return
             self.reported += 1
             self._stop.wait(self._interval_s)
 
@@ -102,5 +105,9 @@ class Watcher:
         self._stop.set()
         self._thread.join()
         if self.reported:
-            # Settle the view on the final numbers.
-            self._report(snapshot(self._result, done=True))
+            # Settle the view on the final numbers, without masking the query's own error.
+            try:
+                self._report(snapshot(self._result, done=True))
+            except Exception:
+                if exc is None:
+                    raise

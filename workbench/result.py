@@ -63,8 +63,12 @@ class Result:
         self._stream: RecordBatchStream | None = None
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
+        self._buffered_bytes = 0
         self._exhausted = False
-        self._streamed = False
+        self._streaming = False
+        # True once a stream handed out a batch it did not buffer: rows past the
+        # buffered head are gone, and looking past it must say so.
+        self._dropped = False
         self._stopped: QueryCancelledError | SqlError | None = None
         self.max_materialize_bytes = max_materialize_bytes
         self.preview_rows = preview_rows
@@ -124,6 +128,8 @@ class Result:
             error = SqlError(f"query failed while running: {exc}", sql=self._tracker.record.sql)
             self._stop(error, RunStatus.FAILED)
             raise error from exc
+        if self._stopped is not None:  # cancel() from another thread while we waited
+            raise self._stopped
         if self._tracker.record.batches == 0:
             # The plan's schema can differ from the batches' in nullability only;
             # the batches are what consumers receive, so theirs is the truth.
@@ -137,6 +143,14 @@ class Result:
         self._stopped = error
         self._tracker.end(status, str(error))
 
+    def close_planned(self) -> None:
+        """End a run that was only planned (EXPLAIN without ANALYZE): nothing will execute."""
+        if self._stream is None and not self._exhausted and self._stopped is None:
+            self._tracker.end(RunStatus.PLANNED)
+            self._stopped = QueryCancelledError(
+                "this run was only planned; run the query to read rows"
+            )
+
     def cancel(self) -> None:
         """Stop the query; rows already buffered stay readable."""
         if not self._exhausted and self._stopped is None:
@@ -145,20 +159,23 @@ class Result:
                 RunStatus.CANCELLED,
             )
 
+    def _consumed_error(self) -> ResultConsumedError:
+        return ResultConsumedError(
+            f"only the first {self._buffered_rows} rows were kept; the rest were streamed out "
+            "(iteration, write_parquet or an Arrow stream). Run the query again to read them"
+        )
+
     def _fill(self, rows: int) -> None:
         """Buffer until ``rows`` rows are buffered or the stream ends."""
         while self._buffered_rows < rows:
-            if self._streamed:
-                raise ResultConsumedError(
-                    f"only the first {self._buffered_rows} rows were kept; the rest were "
-                    "streamed out (iteration, write_parquet or an Arrow stream). Run the "
-                    "query again to read them"
-                )
+            if self._dropped:
+                raise self._consumed_error()
             batch = self._next_batch()
             if batch is None:
                 return
             self._buffer.append(batch)
             self._buffered_rows += batch.num_rows
+            self._buffered_bytes += batch.nbytes
 
     def _buffered_table(self) -> pa.Table:
         return pa.Table.from_batches(self._buffer, schema=self._schema)
@@ -185,13 +202,9 @@ class Result:
     def to_pyarrow(self, max_bytes: int | None = None) -> pa.Table:
         """All rows as one Arrow table, refused past ``max_bytes`` (default: the profile's)."""
         limit = self.max_materialize_bytes if max_bytes is None else max_bytes
-        size = sum(b.nbytes for b in self._buffer)
-        while not self._exhausted:
-            if size > limit:
-                break
+        while not self._exhausted and self._buffered_bytes <= limit:
             self._fill(self._buffered_rows + 1)
-            size = sum(b.nbytes for b in self._buffer)
-        if size > limit:
+        if self._buffered_bytes > limit:
             raise ResultTooLargeError(
                 f"the result passed {limit:,} bytes after {self._buffered_rows:,} rows and was "
                 "not materialised (those rows stay buffered). Stream it instead: "
@@ -199,8 +212,8 @@ class Result:
                 "Arrow streams, or preview()/page(); or raise the limit with "
                 "to_pyarrow(max_bytes=...) or RuntimeProfile(max_materialize_bytes=...)"
             )
-        if self._streamed and not self._exhausted:
-            self._fill(self._buffered_rows + 1)  # raises ResultConsumedError
+        if self._dropped:
+            raise self._consumed_error()
         return self._buffered_table()
 
     def to_polars(self, max_bytes: int | None = None) -> pl.DataFrame:
@@ -214,24 +227,34 @@ class Result:
     # -- streaming --------------------------------------------------------------
 
     def _begin_stream(self) -> Iterator[pa.RecordBatch]:
-        if self._streamed:
+        # Two live streams would split the rows between them; a fully buffered
+        # result can be streamed any number of times.
+        if self._dropped or (self._streaming and not self._exhausted):
             raise ResultConsumedError(
-                "this result was already streamed out once; run the query again to stream it"
+                "this result is already being (or was) streamed out; run the query again "
+                "to stream it"
             )
-        self._streamed = True
+        self._streaming = True
         return self._stream_batches(list(self._buffer))
 
     def _stream_batches(self, head: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        yield from head
-        while (batch := self._next_batch()) is not None:
-            yield batch
+        try:
+            yield from head
+            while (batch := self._next_batch()) is not None:
+                self._dropped = True
+                yield batch
+        finally:
+            # A consumer that stops early (break, head()) ends the run instead of
+            # leaving the query running and the run "running" forever.
+            if not self._exhausted and self._stopped is None:
+                self.cancel()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return self._begin_stream()
 
     def to_reader(self) -> pa.RecordBatchReader:
         """A streaming Arrow reader over every row (buffered head first)."""
-        if not self._streamed:
+        if not self._dropped:
             self._fill(1)  # the first batch fixes the exact schema
         return pa.RecordBatchReader.from_batches(self._schema, self._begin_stream())
 

@@ -84,7 +84,13 @@ class RunTracker:
     def _elapsed(self) -> float:
         return time.perf_counter() - self._started
 
+    @property
+    def ended(self) -> bool:
+        return self._record.status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED)
+
     def batch(self, rows: int, nbytes: int) -> None:
+        if self.ended:
+            return  # a batch that raced a cancel: the run is over
         r = self._record
         self._record = replace(
             r,
@@ -96,7 +102,8 @@ class RunTracker:
         )
 
     def end(self, status: RunStatus, error: str | None = None) -> None:
-        if self._record.status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED):
+        """Close the run with ``status`` (PLANNED for a plan-only run); later calls are ignored."""
+        if self.ended or self._record.finished_at is not None:
             return
         self._record = replace(
             self._record,

@@ -36,6 +36,8 @@ from workbench.runs import RunRecord, RunStatus, RunTracker, new_run_id
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from workbench.plans import PlanTree
+
 DEFAULT_EXTENSIONS = ("stable_id", "prefixed_hash64")
 _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
@@ -61,8 +63,9 @@ def _shorten_field_list(message: str, keep: int = 8) -> str:
 
 
 def _size(nbytes: int) -> str:
-    # DataFusion's runtime settings take K/M/G suffixes; whole KiB is exact enough.
-    return f"{nbytes // 1024}K"
+    # DataFusion's runtime settings take K/M/G suffixes. Round up, so a small
+    # positive limit never silently becomes 0 (which disables the cache).
+    return f"{-(-nbytes // 1024)}K"
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,12 @@ class Session:
         # Recent runs by id, for plans and export after the Result is gone. A DataFrame
         # holds a plan, not rows, so keeping a bounded number of them is cheap.
         self._runs: OrderedDict[str, tuple[datafusion.DataFrame, RunTracker, str]] = OrderedDict()
+        self._plan_options = (
+            SQLOptions()
+            .with_allow_ddl(allow=False)
+            .with_allow_dml(allow=False)
+            .with_allow_statements(allow=False)
+        )
         self._options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
@@ -172,7 +181,12 @@ class Session:
         )
 
     def sql(
-        self, query: str, params: Mapping[str, Any] | None = None, *, label: str | None = None
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        label: str | None = None,
+        plan_only: bool = False,
     ) -> Result:
         """Run ``query`` (one or more statements); the last query's rows are the Result.
 
@@ -180,6 +194,7 @@ class Session:
         queries that are not the result are planned (so errors show) but not
         run. ``params`` bind ``$name`` placeholders through DataFusion's
         ``param_values``; values are never spliced into the SQL text.
+        ``plan_only`` refuses anything but queries, so planning never changes data.
         """
         bound = {name: check_value(name, value) for name, value in (params or {}).items()}
         statements = split_statements(query)
@@ -187,14 +202,16 @@ class Session:
             raise SqlError("nothing to run: the SQL holds no statement", sql=query)
         queries = [s for s in statements if s.is_query]
         target = queries[-1] if queries else statements[-1]
+        for statement in statements:  # all of them first: a bad one must not follow a DML
+            self._check_placeholders(statement, bound)
+        options = self._plan_options if plan_only else self._options
         tracker = RunTracker(query, label, self._on_run_event)
         result_df = None
         if "wb_" in query.lower():
             self.diagnostics.publish()
         for statement in statements:
-            self._check_placeholders(statement, bound)
             try:
-                df = self.ctx.sql(statement.text, options=self._options, param_values=bound or None)
+                df = self.ctx.sql(statement.text, options=options, param_values=bound or None)
                 if statement is target and statement.is_query:
                     result_df = df
                 elif statement is target:
@@ -203,8 +220,13 @@ class Session:
                     result_df = self._executed(df)
                 elif not statement.is_query:
                     df.collect()
+            except KeyboardInterrupt:
+                tracker.end(RunStatus.CANCELLED, "interrupted")
+                raise
             except Exception as exc:
-                error = self._error(exc, statement, query, several=len(statements) > 1)
+                error = self._error(
+                    exc, statement, query, several=len(statements) > 1, options=options
+                )
                 tracker.end(RunStatus.FAILED, str(error))
                 raise error from exc
         assert result_df is not None
@@ -222,15 +244,15 @@ class Session:
             self._export_telemetry(record)
 
     def _export_telemetry(self, record: RunRecord) -> None:
-        from workbench import plans, telemetry
+        from workbench import telemetry
 
         remembered = self._runs.get(record.run_id)
         if remembered is None:
             return  # failed while planning: nothing ran, no operators to report
-        tree = plans.capture(remembered[0], analyzed=True, sql=record.sql, run_id=record.run_id)
         try:
+            tree = self.plan(record.run_id)
             telemetry.export(str(self.profile.telemetry), telemetry.spans(record, tree))
-        except telemetry.TelemetryError as exc:
+        except WorkbenchError as exc:
             # A collector being down must not fail the user's query.
             warnings.warn(str(exc), stacklevel=2)
 
@@ -257,6 +279,14 @@ class Session:
         self.run(run_id)
         return self._runs[run_id][2]
 
+    def plan(self, run_id: str) -> PlanTree:
+        """The plan tree of a recent run, with its metrics as of now."""
+        from workbench import plans
+
+        df, record = self.run(run_id)
+        analyzed = record.status == RunStatus.FINISHED
+        return plans.capture(df, analyzed=analyzed, sql=record.sql, run_id=run_id)
+
     @property
     def last_run_id(self) -> str | None:
         return next(reversed(self._runs), None)
@@ -274,7 +304,15 @@ class Session:
             )
             raise ParameterError(msg)
 
-    def _error(self, exc: Exception, statement: Statement, cell: str, *, several: bool) -> SqlError:
+    def _error(
+        self,
+        exc: Exception,
+        statement: Statement,
+        cell: str,
+        *,
+        several: bool,
+        options: SQLOptions | None,
+    ) -> SqlError:
         message = str(exc).removeprefix("DataFusion error: ")
         refused = _REFUSED.search(message)
         location = locate_error(message, statement.text)
@@ -284,7 +322,16 @@ class Session:
         message = _shorten_field_list(message)
         message = _PARSER_ERROR.sub(r"SQL syntax error: \1", _PARSER_POSITION.sub("", message))
         number = statement.index + 1 if several else None
-        if refused and self._options is not None:
+        if refused and options is self._plan_options:
+            kind, what = refused.groups()
+            return SqlError(
+                f"planning only: {kind} ({what}) would change data or settings, so it is not "
+                "planned; run it in %%dfsql, or use %explain --analyze to run and explain it",
+                sql=cell,
+                location=location,
+                statement=number,
+            )
+        if refused and options is not None:
             kind, what = refused.groups()
             return ReadOnlyError(
                 f"this session is read-only, so {kind} ({what}) is refused; open a session "

@@ -138,8 +138,12 @@ def export(target: str, request: dict[str, Any]) -> None:
     kind, _, where = target.partition(":")
     body = json.dumps(request)
     if kind == "json" and where:
-        with Path(where).expanduser().open("a") as out:
-            out.write(body + "\n")
+        try:
+            with Path(where).expanduser().open("a") as out:
+                out.write(body + "\n")
+        except OSError as exc:
+            msg = f"cannot append spans to {where}: {exc}; check the telemetry path"
+            raise TelemetryError(msg) from exc
         return
     if kind == "otlp" and where.startswith(("http://", "https://")):
         request_obj = urllib.request.Request(  # noqa: S310  (the URL scheme is checked above)

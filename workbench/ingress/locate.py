@@ -14,6 +14,7 @@ from sqlglot import Tokenizer, TokenType
 from sqlglot.errors import TokenError
 
 from workbench.errors import SqlLocation
+from workbench.ingress.statements import position
 
 _LINE_COLUMN = re.compile(r"Line: (\d+), Column: (\d+)")
 _NAMED = (
@@ -57,7 +58,6 @@ def _find_identifier(sql: str, qualified: str) -> SqlLocation | None:
         return None
     for token in tokens:
         if token.token_type not in _LITERALS and token.text.lower() == name:
-            line = sql.count("\n", 0, token.start) + 1
-            column = token.start - (sql.rfind("\n", 0, token.start) + 1) + 1
+            line, column = position(sql, token.start)
             return SqlLocation(line, column, token.end - token.start + 1)
     return None

@@ -10,6 +10,7 @@ from sqlglot import Tokenizer, TokenType
 from sqlglot.errors import TokenError
 
 from workbench.errors import ParameterError
+from workbench.ingress.statements import position
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -77,7 +78,8 @@ def missing_placeholders(statement: str, bound: Mapping[str, Any]) -> list[tuple
     missing = []
     for token in tokens:
         name = token.text[1:]
-        if token.text.startswith("$") and name.isidentifier() and name not in bound:
-            column = token.start - (statement.rfind("\n", 0, token.start) + 1) + 1
-            missing.append((name, token.line, column))
+        # Quoted tokens lose their quotes in token.text: '$usd' is a string, not a placeholder.
+        placeholder = statement[token.start] == "$" and token.text.startswith("$")
+        if placeholder and name.isidentifier() and name not in bound:
+            missing.append((name, *position(statement, token.start)))
     return missing

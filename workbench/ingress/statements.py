@@ -44,15 +44,18 @@ class Statement:
 _FIRST_WORD = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(\(|\w+)", re.DOTALL)
 
 
+def position(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of character ``offset`` in ``text``."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 def _starts_a_query(text: str) -> bool:
     """Whether ``text``'s first word (after comments) starts a query; no tokenizer needed."""
     found = _FIRST_WORD.match(text)
     if not found:
         return False
     word = found.group(1).upper()
-    return (
-        word == "(" or word in _QUERY_WORDS or word in {"SELECT", "WITH", "VALUES", "TABLE", "FROM"}
-    )
+    return word == "(" or word in _QUERY_WORDS or word in _QUERY_KEYWORDS
 
 
 def _is_query(first: Token) -> bool:
@@ -90,6 +93,5 @@ def split_statements(sql: str) -> list[Statement]:
 
 
 def _statement(cell: str, index: int, text: str, offset: int, *, is_query: bool) -> Statement:
-    line = cell.count("\n", 0, offset) + 1
-    column = offset - (cell.rfind("\n", 0, offset) + 1) + 1
+    line, column = position(cell, offset)
     return Statement(index=index, text=text, line=line, column=column, is_query=is_query)
