@@ -322,25 +322,21 @@ class Session:
         message = _shorten_field_list(message)
         message = _PARSER_ERROR.sub(r"SQL syntax error: \1", _PARSER_POSITION.sub("", message))
         number = statement.index + 1 if several else None
-        if refused and options is self._plan_options:
-            kind, what = refused.groups()
-            return SqlError(
-                f"planning only: {kind} ({what}) would change data or settings, so it is not "
-                "planned; run it in %%dfsql, or use %explain --analyze to run and explain it",
-                sql=cell,
-                location=location,
-                statement=number,
-            )
+        error_class = SqlError
         if refused and options is not None:
             kind, what = refused.groups()
-            return ReadOnlyError(
-                f"this session is read-only, so {kind} ({what}) is refused; open a session "
-                "with RuntimeProfile(read_only=False) to change tables or settings",
-                sql=cell,
-                location=location,
-                statement=number,
-            )
-        return SqlError(message, sql=cell, location=location, statement=number)
+            if options is self._plan_options:
+                message = (
+                    f"planning only: {kind} ({what}) would change data or settings, so it is "
+                    "not planned; run it in %%dfsql, or use %explain --analyze to run it"
+                )
+            else:
+                error_class = ReadOnlyError
+                message = (
+                    f"this session is read-only, so {kind} ({what}) is refused; open a session "
+                    "with RuntimeProfile(read_only=False) to change tables or settings"
+                )
+        return error_class(message, sql=cell, location=location, statement=number)
 
     def tables(self) -> list[str]:
         """Names of the tables registered in the default schema."""
