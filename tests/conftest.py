@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -13,6 +15,10 @@ import workbench
 from workbench import datasets
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Run logs of the test sessions (and of the kernels and subprocesses they start)
+# go to a scratch directory, not the user's ~/.cache/workbench/artifacts.
+os.environ.setdefault("WORKBENCH_ARTIFACT_DIR", tempfile.mkdtemp(prefix="wb-test-runs-"))
 SHARED_QUERIES = REPO.parent / "shared" / "tpch" / "queries"
 
 
