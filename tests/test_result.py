@@ -190,3 +190,11 @@ def test_write_parquet_memory_does_not_grow_with_result_size(tmp_path):
     assert rows == 30_000_000
     # The rows are 480 MB as Arrow; streaming to disk keeps a few batches at a time.
     assert grown_kib < 150 * 1024, f"peak RSS grew by {grown_kib} KiB"
+
+
+def test_displaying_a_failed_result_shows_the_error_not_a_traceback(small_batches):
+    result = small_batches.sql("SELECT 10 / (value - 3) AS x FROM generate_series(1, 5)")
+    bundle = result._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("SqlError: query failed while running")
+    assert "Divide by zero" in bundle["text/html"]
+    assert "<pre class='wb-error'" in bundle["text/html"]

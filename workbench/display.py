@@ -74,3 +74,12 @@ def _html(names: list[str], types: list[str], body: list[list[str]], status: str
         f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         f"<div class='wb-status'>{e(status)}</div></div>"
     )
+
+
+def error_bundle(error: Exception) -> dict[str, str]:
+    """A short error as text and escaped HTML (for a result that cannot be shown)."""
+    text = f"{type(error).__name__}: {error}"
+    return {
+        "text/plain": text,
+        "text/html": f"<pre class='wb-error' style='color:#b71c1c'>{html.escape(text)}</pre>",
+    }

@@ -31,6 +31,7 @@ from workbench.errors import (
     ResultConsumedError,
     ResultTooLargeError,
     SqlError,
+    WorkbenchError,
 )
 from workbench.runs import RunRecord, RunStatus, RunTracker
 
@@ -291,9 +292,13 @@ class Result:
         include: Any = None,  # noqa: ARG002
         exclude: Any = None,  # noqa: ARG002
     ) -> dict[str, str]:
-        from workbench.display import preview_bundle
+        from workbench.display import error_bundle, preview_bundle
 
-        return preview_bundle(self, self.preview_rows)
+        try:
+            return preview_bundle(self, self.preview_rows)
+        except WorkbenchError as exc:
+            # Displaying a failed or consumed result shows why, not a formatter traceback.
+            return error_bundle(exc)
 
     def __repr__(self) -> str:
         record = self.run
