@@ -233,7 +233,10 @@ class _Tally:
                 totals[0] += parsed[0]
                 totals[1] += parsed[1]
         elif isinstance(value, dt.datetime):
-            {"start_timestamp": self.starts, "end_timestamp": self.ends}.get(name, []).append(value)
+            if name == "start_timestamp":
+                self.starts.append(value)
+            elif name == "end_timestamp":
+                self.ends.append(value)
         else:
             self._add_number(name, partition, _parse_count(str(metric)) if value is None else value)
 
