@@ -89,6 +89,7 @@ class DiagnosticsSink:
             self._stale = True
 
     def artifact(self, record: ArtifactRecord) -> None:
+        """Log a written artifact and mark ``wb_artifacts`` for refresh."""
         with self._lock:
             with self.artifacts_path.open("a") as out:
                 out.write(json.dumps(dataclasses.asdict(record), default=str) + "\n")

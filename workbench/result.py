@@ -60,6 +60,7 @@ class Result:
         self._df = df
         self._tracker = tracker
         self.started = time.perf_counter()
+        """``time.perf_counter()`` when the Result was created: the origin of elapsed times."""
         self._schema: pa.Schema = df.schema()
         self._stream: RecordBatchStream | None = None
         self._buffer: list[pa.RecordBatch] = []
@@ -78,6 +79,7 @@ class Result:
 
     @property
     def schema(self) -> pa.Schema:
+        """The Arrow schema of the rows (the first batch's, once one was read)."""
         return self._schema
 
     @property

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 
 def progress_text(progress: Progress) -> str:
+    """One line: running/done, rows scanned and out, elapsed seconds, run id."""
     state = "done" if progress.done else "running"
     return (
         f"{state}: {progress.rows_scanned:,} rows scanned, {progress.rows_out:,} rows out, "
@@ -18,6 +19,7 @@ def progress_text(progress: Progress) -> str:
 
 
 def progress_bundle(progress: Progress) -> dict[str, str]:
+    """The progress line as text and escaped HTML (blue while running, green when done)."""
     color = "#2e7d32" if progress.done else "#1565c0"
     text = progress_text(progress)
     return {
