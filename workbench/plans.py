@@ -370,7 +370,8 @@ def explain(
         result.close_planned()
     verbose_text = None
     if verbose:
-        rows = session.sql(f"EXPLAIN VERBOSE {sql.strip().rstrip(';')}", params).to_pyarrow()
+        verbose_sql = f"EXPLAIN VERBOSE {sql.strip().rstrip(';')}"
+        rows = session.sql(verbose_sql, params, label="explain --verbose").to_pyarrow()
         verbose_text = "\n\n".join(
             f"{kind}:\n{text}"
             for kind, text in zip(

@@ -86,7 +86,8 @@ class RunTracker:
 
     @property
     def ended(self) -> bool:
-        return self._record.status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED)
+        """Whether the run is closed (finished, failed, cancelled, or closed as planned)."""
+        return self._record.finished_at is not None
 
     def batch(self, rows: int, nbytes: int) -> None:
         if self.ended:
@@ -103,7 +104,7 @@ class RunTracker:
 
     def end(self, status: RunStatus, error: str | None = None) -> None:
         """Close the run with ``status`` (PLANNED for a plan-only run); later calls are ignored."""
-        if self.ended or self._record.finished_at is not None:
+        if self.ended:
             return
         self._record = replace(
             self._record,
