@@ -9,7 +9,8 @@ import pytest
 
 import workbench
 from workbench import artifacts, datasets
-from workbench.artifacts import ArtifactError, content_hash
+from workbench.artifacts import ArtifactError
+from workbench.hashing import content_hash
 
 from .conftest import run_python
 

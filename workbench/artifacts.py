@@ -27,19 +27,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from workbench.errors import WorkbenchError
+from workbench.hashing import ContentHash, content_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     import datafusion
 
     from workbench.session import Session
 
 SCHEMA_VERSION = 1
-_MOD = 2**256
 _PACKAGES = (
     "datafusion",
     "pyarrow",
@@ -57,33 +53,6 @@ class ArtifactError(WorkbenchError):
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class ContentHash:
-    """An order-independent digest of a result's rows, and how many rows it covered."""
-
-    digest: str
-    rows: int
-
-
-def content_hash(batches: Iterable[pa.RecordBatch] | pa.Table) -> ContentHash:
-    """Hash rows without materialising them or depending on their order.
-
-    Each row is hashed (SHA-256 of its JSON with sorted keys; decimals, dates
-    and bytes as text) and the row hashes are summed modulo 2**256, so row
-    order, batch boundaries and string layouts (Utf8 vs Utf8View) do not
-    matter while duplicates do. Any Arrow type works, nested ones included.
-    Cost: a few microseconds of Python per row.
-    """
-    source = batches.to_batches() if isinstance(batches, pa.Table) else batches
-    total, rows = 0, 0
-    for batch in source:
-        for row in batch.to_pylist():
-            text = json.dumps(row, sort_keys=True, default=str, separators=(",", ":"))
-            total = (total + int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")) % _MOD
-            rows += 1
-    return ContentHash(_sha256(f"{rows}:{total:064x}".encode()), rows)
 
 
 def _substrait_bytes(session: Session, df: datafusion.DataFrame) -> bytes:

@@ -74,10 +74,17 @@ class TpchData:
             session.ctx.deregister_table(table)
             if fmt == "parquet":
                 session.ctx.register_parquet(table, str(self.parquet(table)))
+                location = str(self.parquet(table)).replace("'", "''")
+                session.record_registration(
+                    table, f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'"
+                )
             else:
                 from deltalake import DeltaTable
 
                 session.ctx.register_table(table, DeltaTable(str(self.delta(table))))
+                session.record_registration(
+                    table, f"-- {table}: deltalake.DeltaTable({str(self.delta(table))!r}) (Python)"
+                )
 
 
 def _scale_name(scale: float) -> str:

@@ -43,7 +43,22 @@ _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
 _PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
+_DDL_NAME = re.compile(
+    r"^\s*(?P<verb>CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
+    r"(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?P<name>\"[^\"]+\"|[\w.]+)",
+    re.IGNORECASE,
+)
 _PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A recent run: its planned DataFrame, tracker, result statement and bound values."""
+
+    df: datafusion.DataFrame
+    tracker: RunTracker
+    statement: str
+    params: Mapping[str, Any]
 
 
 class ConfigError(WorkbenchError):
@@ -164,13 +179,15 @@ class Session:
         self.diagnostics.publish()  # so information_schema lists the tables from the start
         # Recent runs by id, for plans and export after the Result is gone. A DataFrame
         # holds a plan, not rows, so keeping a bounded number of them is cheap.
-        self._runs: OrderedDict[str, tuple[datafusion.DataFrame, RunTracker, str]] = OrderedDict()
+        self._runs: OrderedDict[str, _Remembered] = OrderedDict()
         self._plan_options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
             .with_allow_dml(allow=False)
             .with_allow_statements(allow=False)
         )
+        self.registrations: dict[str, str] = {}
+        """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
@@ -218,8 +235,10 @@ class Session:
                     # DML/DDL as the result: run it exactly once, now; the Result
                     # replays what it returned (e.g. the inserted row count).
                     result_df = self._executed(df)
+                    self._note_ddl(statement)
                 elif not statement.is_query:
                     df.collect()
+                    self._note_ddl(statement)
             except KeyboardInterrupt:
                 tracker.end(RunStatus.CANCELLED, "interrupted")
                 raise
@@ -230,13 +249,31 @@ class Session:
                 tracker.end(RunStatus.FAILED, str(error))
                 raise error from exc
         assert result_df is not None
-        self._remember(result_df, tracker, target.text)
+        self._remember(_Remembered(result_df, tracker, target.text, bound))
         return Result(
             result_df,
             tracker,
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
         )
+
+    def record_registration(self, name: str, ddl: str | None) -> None:
+        """Remember how table ``name`` was registered (``None``: it was dropped).
+
+        ``ddl`` is SQL that registers the table again in another session, or a
+        ``--`` comment saying why there is none (a Python object, say).
+        """
+        if ddl is None:
+            self.registrations.pop(name.lower(), None)
+        else:
+            self.registrations[name.lower()] = ddl
+
+    def _note_ddl(self, statement: Statement) -> None:
+        found = _DDL_NAME.match(statement.text)
+        if found is None:
+            return
+        verb, name = found.group("verb").upper(), found.group("name").strip('"')
+        self.record_registration(name, None if verb == "DROP" else statement.text)
 
     def _on_run_event(self, record: RunRecord, event: str) -> None:
         self.diagnostics.record(record, event)
@@ -260,8 +297,8 @@ class Session:
         batches = df.collect()
         return self.ctx.create_dataframe([batches]) if batches else df
 
-    def _remember(self, df: datafusion.DataFrame, tracker: RunTracker, statement: str) -> None:
-        self._runs[tracker.record.run_id] = (df, tracker, statement)
+    def _remember(self, run: _Remembered) -> None:
+        self._runs[run.tracker.record.run_id] = run
         while len(self._runs) > _REMEMBERED_RUNS:
             self._runs.popitem(last=False)
 
@@ -271,13 +308,18 @@ class Session:
             known = ", ".join(list(self._runs)[-5:]) or "none yet"
             msg = f"no recent run {run_id!r} in this session (latest: {known})"
             raise WorkbenchError(msg)
-        df, tracker, _ = self._runs[run_id]
-        return df, tracker.record
+        run = self._runs[run_id]
+        return run.df, run.tracker.record
 
     def statement(self, run_id: str) -> str:
         """The statement of the cell whose rows the run produced."""
         self.run(run_id)
-        return self._runs[run_id][2]
+        return self._runs[run_id].statement
+
+    def params(self, run_id: str) -> dict[str, Any]:
+        """The parameter values the run's statement was bound with."""
+        self.run(run_id)
+        return dict(self._runs[run_id].params)
 
     def plan(self, run_id: str) -> PlanTree:
         """The plan tree of a recent run, with its metrics as of now."""
