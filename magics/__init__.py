@@ -2,7 +2,9 @@
 
 No engine logic lives here; every magic calls into ``workbench``.
 ``%load_ext workbench`` registers the magics and binds the session they
-use to ``wb`` in the notebook (unless that name is taken).
+use to ``wb`` in the notebook (unless that name is taken). The session's
+profile comes from ``$WORKBENCH_PROFILE`` and ``%wb profile`` (see
+``magics.holder``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ from typing import Any
 
 from magics.dfsql import WorkbenchMagics
 from magics.explain import ExplainMagics
+from magics.holder import SessionHolder
 from magics.wb import WbMagics
 
-__all__ = ["ExplainMagics", "WbMagics", "WorkbenchMagics", "load_ipython_extension"]
+__all__ = [
+    "ExplainMagics",
+    "SessionHolder",
+    "WbMagics",
+    "WorkbenchMagics",
+    "load_ipython_extension",
+]
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    magics = WorkbenchMagics(ipython)
-    ipython.register_magics(magics)
-    ipython.register_magics(ExplainMagics(ipython, magics.session))
-    ipython.register_magics(WbMagics(ipython, magics.session))
-    ipython.user_ns.setdefault("wb", magics.session)
+    holder = SessionHolder()
+    ipython.register_magics(WorkbenchMagics(ipython, holder))
+    ipython.register_magics(ExplainMagics(ipython, holder))
+    ipython.register_magics(WbMagics(ipython, holder))
+    ipython.user_ns.setdefault("wb", holder.session)

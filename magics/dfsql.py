@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from magics.flags import Flag, Takes, documented, parse
+from magics.holder import SessionHolder
 from magics.progress import ProgressView
-from workbench import Result, RuntimeProfile, Session
 from workbench.errors import ParameterError, QueryCancelledError
 from workbench.ingress import bind_template
 from workbench.progress import Watcher
 
+if TYPE_CHECKING:
+    from workbench import Result, Session
+
+FLAGS = (
+    Flag("--out", Takes.WORD, "bind the streaming Result to NAME", short="-o", metavar="NAME"),
+    Flag("--limit", Takes.COUNT, "rows to preview (default: 20)", metavar="N"),
+    Flag(
+        "--params",
+        Takes.EXPRESSION,
+        "a dict of $name parameters (a Python expression, e.g. {'x': 5} or a variable)",
+        metavar="EXPR",
+    ),
+    Flag(
+        "--label",
+        Takes.WORD,
+        "a label stored in the run record (quote it if spaced)",
+        metavar="TEXT",
+    ),
+)
+
 
 @magics_class
 class WorkbenchMagics(Magics):
-    """Magics bound to one workbench Session (created on first use)."""
+    """Magics bound to the workbench Session of a SessionHolder."""
 
-    def __init__(self, shell: Any, session: Session | None = None) -> None:
+    def __init__(self, shell: Any, holder: SessionHolder | None = None) -> None:
         super().__init__(shell)
-        self._session = session
+        self.holder = holder or SessionHolder()
 
     @property
     def _ns(self) -> dict[str, Any]:
@@ -30,27 +50,18 @@ class WorkbenchMagics(Magics):
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            self._session = RuntimeProfile().session()
-        return self._session
+        return self.holder.session
 
-    @magic_arguments()
-    @argument("-o", "--out", metavar="NAME", help="bind the streaming Result to NAME")
-    @argument("--limit", type=int, metavar="N", help="rows to preview (default: 20)")
-    @argument(
-        "--params",
-        metavar="EXPR",
-        help="a dict of $name parameters (a Python expression, e.g. a variable name)",
-    )
-    @argument("--label", metavar="TEXT", help="a label stored in the run record")
     @cell_magic
+    @documented("%%dfsql", FLAGS)
     def dfsql(self, line: str, cell: str) -> Result:
         """Run the cell's SQL on the workbench session and preview the result.
 
-        Several statements may be given; DDL, DML and SET run in order and the
-        last query is the result. Its rows stream: the preview reads only the
-        first batches, and the Result (see -o) can page, stream to Parquet or
-        hand everything to polars without running the query again.
+        Several statements may be given; they run in order, each seeing the
+        effects of those before it, and the last query is the result. Its rows
+        stream: the preview reads only the first batches, and the Result (see
+        -o) can page, stream to Parquet or hand everything to polars without
+        running the query again.
 
         {name} in the SQL binds the Python variable `name` as a parameter
         ($name placeholder); values are bound, never pasted into the SQL.
@@ -61,19 +72,19 @@ class WorkbenchMagics(Magics):
             SELECT o_orderkey, o_totalprice FROM orders
             WHERE o_totalprice > {threshold} ORDER BY 2 DESC
         """
-        args = parse_argstring(self.dfsql, line)
+        args, _ = parse(line, FLAGS, magic="%%dfsql")
         sql, params = bind_template(cell, self._ns)
-        if args.params:
-            extra = eval(args.params, self._ns)  # noqa: S307  (the user's own notebook expression)
+        if args["params"]:
+            extra = eval(args["params"], self._ns)  # noqa: S307  (the user's own notebook expression)
             if not isinstance(extra, Mapping):
-                msg = f"--params {args.params} is a {type(extra).__name__}; pass a dict"
+                msg = f"--params {args['params']} is a {type(extra).__name__}; pass a dict"
                 raise ParameterError(msg)
             params = {**params, **extra}
-        result = self.session.sql(sql, params, label=args.label)
-        if args.limit is not None:
-            result.preview_rows = args.limit
-        if args.out:
-            self._ns[args.out] = result
+        result = self.session.sql(sql, params, label=args["label"])
+        if args["limit"] is not None:
+            result.preview_rows = args["limit"]
+        if args["out"]:
+            self._ns[args["out"]] = result
         try:
             # Read the preview here, not in the display hook, so Ctrl-C lands in
             # the magic and becomes a short message instead of a formatter traceback.

@@ -2,64 +2,56 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from magics.flags import Flag, Takes, documented, parse
 from magics.progress import ProgressView
 from workbench import plans
-from workbench.errors import QueryCancelledError, WorkbenchError
+from workbench.errors import QueryCancelledError, UsageError
+from workbench.explain import explain
 from workbench.ingress import bind_template
 from workbench.plan_diff import PlanDiff, diff
 from workbench.result import Result
 
 if TYPE_CHECKING:
-    from workbench.session import Session
+    from magics.holder import SessionHolder
 
-
-# "--analyze" is a flag; "--" or "-- text" is a SQL comment.
-_FLAG = re.compile(r"--[a-z][a-z-]*")
-
-
-def _split_flags(line: str) -> tuple[str, str]:
-    """Leading ``--flags`` and the raw SQL after them (quotes in SQL stay untouched)."""
-    words = line.strip().split(" ")
-    count = 0
-    while count < len(words) and _FLAG.fullmatch(words[count]):
-        count += 3 if words[count] == "--diff" else 1  # --diff takes two operands
-    return " ".join(words[:count]), " ".join(words[count:])
+FLAGS = (
+    Flag("--analyze", help="run the query; the tree carries its metrics"),
+    Flag("--logical", help="show the optimized logical plan only"),
+    Flag("--physical", help="show the physical plan only (default)"),
+    Flag("--all", help="show both logical and physical plans"),
+    Flag("--verbose", help="add EXPLAIN VERBOSE (every planning step)"),
+    Flag(
+        "--diff",
+        Takes.TWO_WORDS,
+        "compare two runs: run ids, or names of PlanTree/Result variables",
+        metavar="A B",
+    ),
+)
 
 
 @magics_class
 class ExplainMagics(Magics):
     """``%explain`` bound to the same session as ``%%dfsql``."""
 
-    def __init__(self, shell: Any, session: Session) -> None:
+    def __init__(self, shell: Any, holder: SessionHolder) -> None:
         super().__init__(shell)
-        self.session = session
+        self.holder = holder
 
-    @magic_arguments()
-    @argument("--analyze", action="store_true", help="run the query; the tree carries its metrics")
-    @argument("--logical", action="store_true", help="show the optimized logical plan only")
-    @argument("--physical", action="store_true", help="show the physical plan only (default)")
-    @argument("--all", action="store_true", help="show both logical and physical plans")
-    @argument("--verbose", action="store_true", help="add EXPLAIN VERBOSE (every planning step)")
-    @argument(
-        "--diff",
-        nargs=2,
-        metavar=("A", "B"),
-        help="compare two runs: run ids, or names of PlanTree/Result variables",
-    )
     @line_cell_magic
+    @documented("%explain", FLAGS, "SQL")
     def explain(self, line: str, cell: str | None = None) -> plans.PlanTree | PlanDiff:
         """Show the plan of a query as a tree; returns the plan model (a PlanTree).
 
         Without --analyze the query is planned only. With it, the query runs to
         the end (rows are streamed away, not kept) and every physical operator
         carries rows, time, its share of the total, skew across partitions and
-        pruning counters. {name} binds Python variables as in %%dfsql.
+        pruning counters. A cell of several statements runs each at most once,
+        in order, and explains the last query. {name} binds Python variables
+        as in %%dfsql.
 
         Examples::
 
@@ -68,29 +60,33 @@ class ExplainMagics(Magics):
             SELECT ...
             %explain --diff before after      # two Results, PlanTrees or run ids
         """
-        flags, rest = _split_flags(line)
-        args = parse_argstring(self.explain, flags)
-        if args.diff:
-            return diff(*(self._tree(name) for name in args.diff))
+        args, rest = parse(line, FLAGS, magic="%explain", operand="SQL")
+        if args["diff"]:
+            return diff(*(self._tree(name) for name in args["diff"]))
         sql = cell if cell is not None else rest
+        if cell is not None and rest.strip():
+            msg = (
+                f"%%explain: unexpected {rest.strip()!r} after the flags; the SQL is the cell body"
+            )
+            raise UsageError(msg)
         if not sql.strip():
             msg = "%explain needs a query: %explain [--analyze] SELECT ... or a %%explain body"
-            raise WorkbenchError(msg)
-        if args.all:
+            raise UsageError(msg)
+        if args["all"]:
             views: tuple[str, ...] = ("logical", "physical")
-        elif args.logical:
+        elif args["logical"]:
             views = ("logical",)
         else:
             views = ("physical",)
         assert self.shell is not None
         bound_sql, params = bind_template(sql, self.shell.user_ns)
         try:
-            return plans.explain(
-                self.session,
+            return explain(
+                self.holder.session,
                 bound_sql,
-                analyze=args.analyze,
+                analyze=args["analyze"],
                 views=views,
-                verbose=args.verbose,
+                verbose=args["verbose"],
                 params=params,
                 on_progress=ProgressView(),
             )
@@ -105,4 +101,4 @@ class ExplainMagics(Magics):
             return value
         if isinstance(value, Result):
             return value.plan()
-        return self.session.plan(name)
+        return self.holder.session.plan(name)

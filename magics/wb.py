@@ -1,4 +1,4 @@
-"""``%wb``: session housekeeping (export bundles, replay them, list runs)."""
+"""``%wb``: session housekeeping (profile, export bundles, replay them, list runs)."""
 
 from __future__ import annotations
 
@@ -8,48 +8,71 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from workbench import artifacts
-from workbench.errors import WorkbenchError
+from workbench.errors import UsageError
 
 if TYPE_CHECKING:
+    from magics.holder import SessionHolder
     from workbench.result import Result
-    from workbench.session import Session
 
 _USAGE = (
-    "usage: %wb export [RUN_ID ...] DIR   write an artifact bundle (default: the last run)\n"
-    "       %wb replay DIR                re-run a bundle here and compare result hashes\n"
-    "       %wb runs                      the runs of this session (the wb_runs table)"
+    "usage: %wb profile [KEY=VALUE ...]    show the session's profile, or start a new\n"
+    "                                      session with these changes, e.g.\n"
+    "                                      %wb profile read_only=true memory_limit=2GB\n"
+    "       %wb export [RUN_ID ...] DIR    write an artifact bundle (default: the last run)\n"
+    "       %wb replay DIR                 re-run a bundle here and compare result hashes\n"
+    "       %wb runs                       the runs of this session (the wb_runs table)"
 )
 
 
 @magics_class
 class WbMagics(Magics):
-    def __init__(self, shell: Any, session: Session) -> None:
+    __doc__ = _USAGE
+
+    def __init__(self, shell: Any, holder: SessionHolder) -> None:
         super().__init__(shell)
-        self.session = session
+        self.holder = holder
 
     @line_magic
     def wb(self, line: str) -> Any:
-        """Export, replay and list runs.
-
-        %wb export [RUN_ID ...] DIR   write an artifact bundle (default: the last run)
-        %wb replay DIR                re-run a bundle here and compare result hashes
-        %wb runs                      the runs of this session (the wb_runs table)
-        """
-        words = shlex.split(line)
+        """Session profile, bundles and runs (see the usage below)."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%wb: {exc}\n{_USAGE}") from exc
         command, args = (words[0], words[1:]) if words else ("", [])
+        flags = [w for w in args if w.startswith("--")]
+        if flags:
+            raise UsageError(f"%wb {command}: unknown flag {flags[0]}\n{_USAGE}")
+        if command == "profile":
+            return self._profile(" ".join(shlex.quote(a) for a in args))
+        session = self.holder.session
         if command == "export" and args:
-            path = artifacts.export(self.session, args[:-1], args[-1])
+            path = artifacts.export(session, args[:-1], args[-1])
             print(f"bundle written: {path}")
             return path
         if command == "replay" and len(args) == 1:
-            report = artifacts.replay(args[0], self.session)
+            report = artifacts.replay(args[0], session)
             for run in report.runs:
                 print(f"{run.run_id}: {run.rows} rows, result hash matches: {run.matches}")
             return report
         if command == "runs" and not args:
-            result: Result = self.session.sql(
+            result: Result = session.sql(
                 "SELECT run_id, label, status, rows, elapsed_s, error FROM wb_runs "
                 "ORDER BY started_at"
             )
             return result
-        raise WorkbenchError(_USAGE)
+        raise UsageError(_USAGE)
+
+    def _profile(self, settings: str) -> Any:
+        if not settings:
+            return self.holder.session.profile
+        old, new = self.holder.reconfigure(settings)
+        assert self.shell is not None
+        if self.shell.user_ns.get("wb") is old:
+            self.shell.user_ns["wb"] = new
+        left = [t for t in old.tables() if not t.startswith("wb_")]
+        note = (
+            f"; tables of the old session are not carried over: {', '.join(left)}" if left else ""
+        )
+        print(f"new session {new.session_id} with {settings}{note}")
+        return new.profile

@@ -10,6 +10,8 @@ from IPython.utils.capture import capture_output
 import workbench
 from workbench.errors import SqlError
 
+from .conftest import run_python
+
 
 def test_load_ext_registers_the_magic_and_binds_the_session(ipython):
     assert ipython.find_cell_magic("dfsql") is not None
@@ -113,3 +115,123 @@ def test_limit_sets_preview_rows(ipython, limit):
         "dfsql", f"--limit {limit}", "SELECT * FROM generate_series(1, 100)"
     )
     assert f"{limit} rows shown" in result._repr_mimebundle_()["text/plain"]
+
+
+# Python names that SQLGlot's tokenizer reads as keywords: each must bind like any other.
+KEYWORD_NAMES = [
+    "limit", "date", "end", "offset", "time", "index", "first", "range", "rows", "filter",
+    "format", "table", "left", "text", "json", "year", "order", "group", "values", "key",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", KEYWORD_NAMES)
+def test_braces_bind_python_names_that_are_sql_keywords(ipython, name):
+    ipython.user_ns[name] = 41
+    result = ipython.run_cell_magic("dfsql", "", f"SELECT {{{name}}} + 1 AS answer")
+    assert result.to_pyarrow().to_pylist() == [{"answer": 42}]
+
+
+def test_dollar_quoted_strings_are_left_alone(ipython):
+    ipython.user_ns["x"] = 5
+    result = ipython.run_cell_magic("dfsql", "", "SELECT $$ {x} ; $y $$ AS literal, {x} AS bound")
+    assert result.to_pyarrow().to_pylist() == [{"literal": " {x} ; $y ", "bound": 5}]
+
+
+def test_params_takes_a_dict_literal_with_spaces(ipython):
+    result = ipython.run_cell_magic(
+        "dfsql", "--params {'lo': 7, 'hi': 9}  --limit 2", "SELECT $lo + $hi AS s"
+    )
+    assert result.to_pyarrow().to_pylist() == [{"s": 16}]
+    assert result.preview_rows == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--limit -1", "--limit takes a whole number >= 0"),
+        ("--lmit 3", "unknown flag --lmit"),
+        ("-o", "--out needs NAME"),
+        ("--params {'x': 1", "unclosed bracket"),
+    ],
+)
+def test_bad_flags_are_short_usage_errors(ipython, line, message):
+    with capture_output() as captured:
+        outcome = ipython.run_cell(f"%%dfsql {line}\nSELECT 1")
+    assert isinstance(outcome.error_in_exec, workbench.errors.UsageError)
+    shown = captured.stdout + captured.stderr
+    assert message in shown
+    assert "Traceback" not in shown
+
+
+def test_explain_flags_take_any_whitespace_and_reject_unknown_ones(ipython):
+    tree = ipython.run_line_magic(
+        "explain", "--analyze\t  --all   SELECT count(*) FROM generate_series(1, 10)"
+    )
+    assert tree.analyzed
+    assert tree.views == ("logical", "physical")
+    with pytest.raises(workbench.errors.UsageError, match="unknown flag --analyse"):
+        ipython.run_line_magic("explain", "--analyse SELECT 1")
+
+
+def test_explain_analyze_verbose_runs_each_statement_of_a_cell_once(ipython):
+    session = ipython.user_ns["wb"]
+    session.sql("CREATE OR REPLACE TABLE explained_log (step BIGINT)")
+    tree = ipython.run_cell_magic(
+        "explain",
+        "--analyze --verbose",
+        "INSERT INTO explained_log VALUES (1);\n"
+        "SELECT count(*) AS n FROM explained_log;\n"
+        "INSERT INTO explained_log VALUES (2)",
+    )
+    steps = session.sql("SELECT step FROM explained_log ORDER BY step").to_pyarrow()
+    assert steps.column(0).to_pylist() == [1, 2]
+    assert tree.analyzed
+    root = tree.physical
+    assert root.output_rows == 1  # the count(*) query, not an INSERT
+    assert tree.verbose is not None
+    assert "explained_log" in tree.verbose
+    assert "initial_logical_plan" in tree.verbose
+
+
+def test_wb_profile_starts_a_configured_session_for_every_magic(ipython):
+    before = ipython.user_ns["wb"]
+    try:
+        with capture_output() as captured:
+            profile = ipython.run_line_magic("wb", "profile read_only=true memory_limit=2GB")
+        assert profile.read_only
+        assert profile.memory_limit_bytes == 2 << 30
+        assert "new session" in captured.stdout
+        now = ipython.user_ns["wb"]
+        assert now is not before
+        assert now.profile == profile
+        with capture_output() as captured:
+            outcome = ipython.run_cell("%%dfsql\nCREATE TABLE nope AS SELECT 1")
+        assert isinstance(outcome.error_in_exec, workbench.errors.ReadOnlyError)
+        tree = ipython.run_line_magic("explain", "SELECT 1")
+        assert tree.run_id is not None
+        assert now.run(tree.run_id)[1].label == "explain"  # the explain ran on the new session
+    finally:
+        ipython.magics_manager.registry["WbMagics"].holder.use(before)
+        ipython.user_ns["wb"] = before
+
+
+def test_wb_profile_with_a_bad_setting_keeps_the_session(ipython):
+    before = ipython.user_ns["wb"]
+    with capture_output() as captured:
+        outcome = ipython.run_cell("%wb profile memory_limit=lots")
+    assert isinstance(outcome.error_in_exec, workbench.errors.WorkbenchError)
+    assert "expected a size such as 2GB" in captured.stdout + captured.stderr
+    assert ipython.user_ns["wb"] is before
+
+
+def test_the_profile_environment_variable_configures_load_ext():
+    code = """
+        import os
+        os.environ["WORKBENCH_PROFILE"] = "read_only=true target_partitions=3"
+        from IPython.testing.globalipapp import start_ipython
+        shell = start_ipython()
+        shell.run_line_magic("load_ext", "workbench")
+        profile = shell.user_ns["wb"].profile
+        print(profile.read_only, profile.target_partitions)
+    """
+    assert run_python(code).split()[-2:] == ["True", "3"]

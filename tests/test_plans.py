@@ -8,6 +8,7 @@ import pytest
 
 import workbench
 from workbench import datasets, plans
+from workbench.explain import explain
 from workbench.plans import _parse_count, _parse_pruning
 from workbench.runs import RunStatus
 from workbench.widgets.plan_tree import payload, plan_html
@@ -17,7 +18,7 @@ from workbench.widgets.plan_tree import payload, plan_html
 def q9_tree(tpch):
     session = workbench.RuntimeProfile().session()
     tpch.register(session)
-    return session, plans.explain(session, datasets.tpch_query(9), analyze=True)
+    return session, explain(session, datasets.tpch_query(9), analyze=True)
 
 
 def _operators(display: str) -> list[str]:
@@ -92,7 +93,7 @@ def test_the_same_tree_comes_back_from_the_run_record(tpch_session):
 
 
 def test_planning_only_runs_nothing_and_closes_its_run(tpch_session):
-    tree = plans.explain(tpch_session, "SELECT count(*) FROM lineitem")
+    tree = explain(tpch_session, "SELECT count(*) FROM lineitem")
     assert not tree.analyzed
     assert all(n.output_rows is None for n in tree.nodes)
     _, record = tpch_session.run(tree.run_id)
@@ -103,12 +104,12 @@ def test_planning_only_runs_nothing_and_closes_its_run(tpch_session):
 def test_planning_only_never_changes_data(session):
     session.sql("CREATE TABLE t (x INT)")
     with pytest.raises(workbench.errors.SqlError, match="planning only: DML"):
-        plans.explain(session, "INSERT INTO t VALUES (2)")
+        explain(session, "INSERT INTO t VALUES (2)")
     assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().column("n").to_pylist() == [0]
 
 
 def test_views_escape_every_value_and_carry_text(tpch_session):
-    tree = plans.explain(tpch_session, "SELECT '<img src=x onerror=alert(1)>' AS x", analyze=True)
+    tree = explain(tpch_session, "SELECT '<img src=x onerror=alert(1)>' AS x", analyze=True)
     bundle = tree._repr_mimebundle_()
     assert "<img src=x" not in bundle["text/html"]
     assert "&lt;img src=x onerror=alert(1)&gt;" in bundle["text/html"]
@@ -117,7 +118,7 @@ def test_views_escape_every_value_and_carry_text(tpch_session):
 
 
 def test_logical_and_verbose_views(tpch_session):
-    tree = plans.explain(
+    tree = explain(
         tpch_session, "SELECT count(*) FROM orders", views=("logical", "physical"), verbose=True
     )
     text = tree.text()
@@ -130,7 +131,7 @@ def test_logical_and_verbose_views(tpch_session):
 def test_largest_tpch_payload_is_small(tpch_session):
     sizes = {}
     for number in range(1, 23):
-        tree = plans.explain(tpch_session, datasets.tpch_query(number), analyze=True)
+        tree = explain(tpch_session, datasets.tpch_query(number), analyze=True)
         sizes[number] = len(json.dumps(payload(tree))) + len(plan_html(tree))
     assert max(sizes.values()) < 200_000, sizes
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from workbench import datasets, plans
+from workbench import datasets
+from workbench.explain import explain
 from workbench.plan_diff import assert_no_regression, diff, load_tree, regressions
 from workbench.progress import Progress, Watcher
 from workbench.widgets.progress import progress_bundle
@@ -69,8 +70,8 @@ def two_q1_plans(tpch_session):
     # Q1 has no LIMIT and no join: with those, operators may stop early or get
     # dynamic filters, and row counts legitimately differ from run to run.
     q1 = datasets.tpch_query(1)
-    first = plans.explain(tpch_session, q1, analyze=True)
-    second = plans.explain(tpch_session, q1, analyze=True)
+    first = explain(tpch_session, q1, analyze=True)
+    second = explain(tpch_session, q1, analyze=True)
     return first, second
 
 
@@ -85,8 +86,8 @@ def test_same_query_twice_has_the_same_shape(two_q1_plans):
 
 
 def test_different_queries_mark_added_and_removed_operators(tpch_session):
-    a = plans.explain(tpch_session, "SELECT count(*) FROM orders", analyze=True)
-    b = plans.explain(
+    a = explain(tpch_session, "SELECT count(*) FROM orders", analyze=True)
+    b = explain(
         tpch_session,
         "SELECT o_orderstatus, count(*) FROM orders GROUP BY 1 ORDER BY 1",
         analyze=True,
@@ -104,10 +105,10 @@ def test_different_queries_mark_added_and_removed_operators(tpch_session):
 
 
 def test_worse_pruning_is_a_regression(tpch_session, tmp_path):
-    selective = plans.explain(
+    selective = explain(
         tpch_session, "SELECT count(*) FROM lineitem WHERE l_orderkey < 1000", analyze=True
     )
-    broad = plans.explain(
+    broad = explain(
         tpch_session, "SELECT count(*) FROM lineitem WHERE l_orderkey < 500000", analyze=True
     )
     baseline = tmp_path / "metrics_tree.json"

@@ -198,3 +198,108 @@ def test_displaying_a_failed_result_shows_the_error_not_a_traceback(small_batche
     assert bundle["text/plain"].startswith("SqlError: query failed while running")
     assert "Divide by zero" in bundle["text/html"]
     assert "<pre class='wb-error'" in bundle["text/html"]
+
+
+def test_preview_past_the_size_limit_is_refused_not_buffered():
+    session = workbench.RuntimeProfile(max_materialize_bytes=1 << 20).session()
+    result = session.sql("SELECT value FROM generate_series(1, 10000000)")
+    with pytest.raises(ResultTooLargeError, match=r"preview\(5,000,000\)"):
+        result.preview(5_000_000)
+    # The buffer stopped at the limit (plus the batch that crossed it), and what it kept stays.
+    assert result.rows_kept * 8 <= (1 << 20) + 8192 * 8
+    assert result.preview(3).column(0).to_pylist() == [1, 2, 3]
+
+
+def test_paging_far_ahead_streams_past_rows_without_keeping_them():
+    session = workbench.RuntimeProfile(max_materialize_bytes=1 << 20).session()
+    result = session.sql("SELECT value FROM generate_series(1, 3000000)")
+    page = result.page(200_000, 10)
+    assert page.column(0).to_pylist() == list(range(2_000_001, 2_000_011))
+    assert result.rows_kept * 8 <= (1 << 20) + 8192 * 8  # the head stayed within the limit
+    assert result.page(200_001, 10).column(0).to_pylist() == list(range(2_000_011, 2_000_021))
+    assert result.page(0, 3).column(0).to_pylist() == [1, 2, 3]  # the head is still there
+    with pytest.raises(ResultConsumedError, match="streamed past"):
+        result.page(150_000, 10)
+
+
+def test_paging_far_ahead_keeps_memory_flat():
+    code = """
+        import resource, workbench
+        session = workbench.RuntimeProfile(target_partitions=1, max_materialize_bytes=16 << 20).session()
+        session.sql("SELECT * FROM generate_series(1, 1000)").page(3, 10)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        r = session.sql("SELECT value, value * 2 AS v2 FROM generate_series(1, 60000000)")
+        print(r.page(5_000_000, 10).column(0)[0].as_py())
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    """
+    first, grown_kib = map(int, run_python(code).split())
+    assert first == 50_000_001
+    # 50M rows of two int64 columns are 800 MB; paging past them keeps the 16 MB limit.
+    assert grown_kib < 120 * 1024, f"peak RSS grew by {grown_kib} KiB"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r.page(-1), "index must be a whole number >= 0"),
+        (lambda r: r.page(0, 0), "size must be a whole number >= 1"),
+        (lambda r: r.preview(-5), "n must be a whole number >= 0"),
+    ],
+)
+def test_bad_arguments_are_short_workbench_errors(session, call, message):
+    result = session.sql("SELECT 1 AS x")
+    with pytest.raises(workbench.WorkbenchError, match=message):
+        call(result)
+
+
+def test_write_parquet_expands_the_home_folder(session, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    written = session.sql("SELECT 1 AS x").write_parquet("~/out/x.parquet")
+    assert written == tmp_path / "out" / "x.parquet"
+    assert pq.read_table(written).num_rows == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.parquet"]
+    assert not (tmp_path / "~").exists()
+
+
+def test_write_parquet_into_a_folder_is_refused_before_streaming(session, tmp_path):
+    result = session.sql("SELECT * FROM generate_series(1, 100000)")
+    with pytest.raises(workbench.errors.OutputError, match="is a folder"):
+        result.write_parquet(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    # Nothing was streamed out: the result can still be written elsewhere, whole.
+    assert pq.read_table(result.write_parquet(tmp_path / "ok.parquet")).num_rows == 100000
+
+
+def test_write_parquet_under_a_file_or_into_a_read_only_folder_is_a_short_error(session, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(workbench.errors.OutputError, match="cannot create the folder"):
+        session.sql("SELECT 1 AS x").write_parquet(blocker / "x.parquet")
+    # sysfs refuses new files even to root, so this holds wherever the tests run.
+    with pytest.raises(workbench.errors.OutputError, match="cannot write"):
+        session.sql("SELECT 1 AS x").write_parquet("/sys/x.parquet")
+
+
+def test_a_failed_write_cleans_its_partial_file_and_keeps_an_existing_file(small_batches, tmp_path):
+    target = tmp_path / "x.parquet"
+    target.write_bytes(b"the previous export")
+    result = small_batches.sql(
+        "SELECT 10 / (value - 25000) AS x FROM generate_series(1, 40000) ORDER BY value"
+    )
+    with pytest.raises(SqlError):
+        result.write_parquet(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+    assert target.read_bytes() == b"the previous export"
+
+
+def test_a_result_that_failed_after_its_preview_says_so_in_its_display(small_batches):
+    result = small_batches.sql(
+        "SELECT 10 / (value - 25000) AS x FROM generate_series(1, 40000) ORDER BY value"
+    )
+    result.preview(5)
+    with pytest.raises(SqlError):
+        result.to_pyarrow()
+    text = result._repr_mimebundle_()["text/plain"]
+    assert "more rows available" not in text
+    assert "FAILED" in text
+    assert "Divide by zero" in text

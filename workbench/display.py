@@ -9,12 +9,16 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from workbench.errors import WorkbenchError
+from workbench.runs import RunStatus
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from workbench.result import Result
 
 _MAX_CELL_CHARS = 200
+_STOPPED = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
 
 
 def _cell(value: object) -> str:
@@ -29,7 +33,13 @@ def _rows(table: pa.Table) -> list[list[str]]:
 
 def _status_line(result: Result, shown: int, more: bool) -> str:  # noqa: FBT001
     run = result.run
-    more_text = "more rows available" if more else "all rows shown"
+    if run.status == RunStatus.FAILED:
+        first = (run.error or "unknown error").splitlines()[0]
+        more_text = f"the query FAILED after {run.rows:,} rows: {first}"
+    elif run.status == RunStatus.CANCELLED:
+        more_text = f"the query was stopped after {run.rows:,} rows; later rows were not read"
+    else:
+        more_text = "more rows available" if more else "all rows shown"
     return (
         f"{shown} row{'s' if shown != 1 else ''} shown · {run.rows:,} read so far · "
         f"{more_text} · {run.elapsed_s * 1000:.1f} ms · run {run.run_id}"
@@ -38,8 +48,13 @@ def _status_line(result: Result, shown: int, more: bool) -> str:  # noqa: FBT001
 
 def preview_bundle(result: Result, rows: int) -> dict[str, str]:
     """``text/plain`` and ``text/html`` of the first ``rows`` rows of ``result``."""
-    table = result.preview(rows)
-    more = result.more_than(rows)
+    try:
+        table = result.preview(rows)
+    except WorkbenchError:
+        if result.run.status not in _STOPPED or result.rows_kept == 0:
+            raise
+        table = result.kept(rows)  # the rows read before it stopped, with the reason below
+    more = result.run.status not in _STOPPED and result.more_than(rows)
     status = _status_line(result, table.num_rows, more)
     names = table.schema.names
     types = [str(field.type) for field in table.schema]

@@ -38,6 +38,18 @@ class QueryCancelledError(WorkbenchError):
     """The query was interrupted (Ctrl-C or ``Result.cancel()``)."""
 
 
+class ArgumentError(WorkbenchError, ValueError):
+    """A call's argument is out of range or of the wrong kind (a ``ValueError`` too)."""
+
+
+class UsageError(WorkbenchError):
+    """A magic or command was called with flags or arguments it does not take."""
+
+
+class OutputError(WorkbenchError):
+    """A result could not be written where asked (a folder, a read-only place...)."""
+
+
 class DatasetError(WorkbenchError):
     """Demo data could not be generated or registered."""
 
@@ -61,11 +73,14 @@ class SqlError(WorkbenchError):
         sql: str,
         location: SqlLocation | None = None,
         statement: int | None = None,
+        ran: str | None = None,
     ) -> None:
         self.message = message
         self.sql = sql
         self.location = location
         self.statement = statement
+        self.ran = ran
+        """For a cell of several statements: which ran before the failing one."""
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -77,7 +92,8 @@ class SqlError(WorkbenchError):
         first, *rest = self.message.splitlines() or [""]
         head = first if not where else f"{', '.join(where)}: {first}"
         caret = self.caret()
-        return "\n".join([head, *([caret] if caret else []), *rest])
+        ran = [f"({self.ran})"] if self.ran else []
+        return "\n".join([head, *([caret] if caret else []), *rest, *ran])
 
     def caret(self) -> str:
         """The offending source line with ``^`` under the token, or ``""``."""

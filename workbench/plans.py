@@ -26,13 +26,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator
 
     import datafusion
     from datafusion.plan import ExecutionPlan, LogicalPlan
 
-    from workbench.progress import Progress
-    from workbench.session import Session
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 _COUNT = re.compile(r"^\s*([\d.]+)\s*([KMBT]?)\s*$")
@@ -339,43 +337,3 @@ def capture(
         run_id=run_id,
         hot_path=_hot_path(physical),
     )
-
-
-def explain(
-    session: Session,
-    sql: str,
-    *,
-    analyze: bool = False,
-    views: tuple[str, ...] = ("physical",),
-    verbose: bool = False,
-    params: Mapping[str, Any] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> PlanTree:
-    """Plan ``sql`` (and with ``analyze`` run it, streaming its rows away) and capture the tree.
-
-    The run goes through ``Session.sql``, so it has a run record in the
-    session's diagnostics like any other query.
-    """
-    result = session.sql(
-        sql, params, label="explain --analyze" if analyze else "explain", plan_only=not analyze
-    )
-    if analyze:
-        from workbench.progress import Watcher
-
-        with Watcher(result, on_progress or (lambda _: None)):
-            for _ in result:
-                pass  # run to the end; the rows are not kept
-    tree = capture(result.dataframe, analyzed=analyze, sql=sql, run_id=result.run.run_id)
-    if not analyze:
-        result.close_planned()
-    verbose_text = None
-    if verbose:
-        verbose_sql = f"EXPLAIN VERBOSE {sql.strip().rstrip(';')}"
-        rows = session.sql(verbose_sql, params, label="explain --verbose").to_pyarrow()
-        verbose_text = "\n\n".join(
-            f"{kind}:\n{text}"
-            for kind, text in zip(
-                rows.column(0).to_pylist(), rows.column(1).to_pylist(), strict=True
-            )
-        )
-    return replace(tree, views=views, verbose=verbose_text)

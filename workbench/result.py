@@ -14,6 +14,19 @@ the size of the result:
 * *Streaming* (iteration, ``__arrow_c_stream__``, ``write_parquet``) hands the
   buffer out and then the live stream, keeping nothing new. Afterwards the
   buffered head can still be previewed; rows past it are gone.
+
+Size limit: the buffer never holds more than ``max_materialize_bytes`` (plus
+the batch that crossed it). ``preview(n)`` and ``to_pyarrow()`` refuse past it
+with :class:`ResultTooLargeError`; ``page(i, size)`` far ahead streams past
+the rows before the page without keeping them, and keeps only that page.
+
+What a Result sees: its stream is opened at its first read, or, in a cell
+whose later statements write, at its own place in the cell. Opening the
+stream fixes what it reads: an in-memory table's batches as of that moment,
+a listing table's files as listed then. A later write (another statement,
+another cell) adds rows the stream does not see; a file of the listing that
+is overwritten or deleted while the stream is still open makes the read fail
+with DataFusion's error.
 """
 
 from __future__ import annotations
@@ -26,13 +39,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workbench.display import error_bundle, preview_bundle
 from workbench.errors import (
+    ArgumentError,
+    OutputError,
     QueryCancelledError,
     ResultConsumedError,
     ResultTooLargeError,
     SqlError,
+    SqlLocation,
     WorkbenchError,
 )
+from workbench.ingress import locate_error
+from workbench.plans import PlanTree, capture
 from workbench.runs import RunRecord, RunStatus, RunTracker
 
 if TYPE_CHECKING:
@@ -43,7 +62,7 @@ if TYPE_CHECKING:
     import polars as pl
     from datafusion.record_batch import RecordBatchStream
 
-    from workbench.plans import PlanTree
+    from workbench.ingress import Statement
 
 
 class Result:
@@ -56,14 +75,22 @@ class Result:
         *,
         max_materialize_bytes: int,
         preview_rows: int = 20,
+        stream: RecordBatchStream | None = None,
+        statement: Statement | None = None,
+        cell: str | None = None,
     ) -> None:
         self._df = df
         self._tracker = tracker
         self.started = time.perf_counter()
         """``time.perf_counter()`` when the Result was created: the origin of elapsed times."""
         self._schema: pa.Schema = df.schema()
-        self._stream: RecordBatchStream | None = None
+        self._stream: RecordBatchStream | None = stream
+        self._statement = statement
+        self._cell = cell if cell is not None else tracker.record.sql
         self._buffer: list[pa.RecordBatch] = []
+        # Rows kept past the head after paging far ahead: [_window_start, rows_read).
+        self._window: list[pa.RecordBatch] = []
+        self._window_start = 0
         self._buffered_rows = 0
         self._buffered_bytes = 0
         self._exhausted = False
@@ -109,26 +136,19 @@ class Result:
             raise self._stopped
         if self._exhausted:
             return None
+        stream = self._stream or self._open_stream()
         try:
-            if self._stream is None:
-                self._stream = self._df.execute_stream()
-            batch = next(self._stream).to_pyarrow()
+            batch = next(stream).to_pyarrow()
         except StopIteration:
             self._exhausted = True
             self._stream = None
             self._tracker.end(RunStatus.FINISHED)
             return None
         except KeyboardInterrupt:
-            self._stop(
-                QueryCancelledError(
-                    f"query interrupted after {self.rows_read} rows; the rows read before "
-                    "stay available to preview(); run the cell again for the rest"
-                ),
-                RunStatus.CANCELLED,
-            )
+            self._interrupted()
             raise
         except Exception as exc:
-            error = SqlError(f"query failed while running: {exc}", sql=self._tracker.record.sql)
+            error = self._sql_error(exc, "failed while running")
             self._stop(error, RunStatus.FAILED)
             raise error from exc
         if self._stopped is not None:  # cancel() from another thread while we waited
@@ -139,6 +159,40 @@ class Result:
             self._schema = batch.schema
         self._tracker.batch(batch.num_rows, batch.nbytes)
         return batch
+
+    def _open_stream(self) -> RecordBatchStream:
+        try:
+            self._stream = self._df.execute_stream()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        except Exception as exc:
+            # Physical planning happens here: a planning error, not a failure mid-run.
+            error = self._sql_error(exc, "failed while planning")
+            self._stop(error, RunStatus.FAILED)
+            raise error from exc
+        return self._stream
+
+    def _interrupted(self) -> None:
+        self._stop(
+            QueryCancelledError(
+                f"query interrupted after {self.rows_read} rows; the rows read before "
+                "stay available to preview(); run the cell again for the rest"
+            ),
+            RunStatus.CANCELLED,
+        )
+
+    def _sql_error(self, exc: Exception, when: str) -> SqlError:
+        """DataFusion's error while opening or reading the stream, pointed at its token."""
+        message = str(exc).removeprefix("DataFusion error: ")
+        location = None
+        statement = self._statement
+        if statement is not None:
+            found = locate_error(message, statement.text)
+            if found is not None:
+                line, column = statement.cell_position(found.line, found.column)
+                location = SqlLocation(line, column, found.length)
+        return SqlError(f"query {when}: {message}", sql=self._cell, location=location)
 
     def _stop(self, error: QueryCancelledError | SqlError, status: RunStatus) -> None:
         # Dropping the stream drops DataFusion's tasks, which stops the query.
@@ -168,11 +222,23 @@ class Result:
             "(iteration, write_parquet or an Arrow stream). Run the query again to read them"
         )
 
-    def _fill(self, rows: int) -> None:
-        """Buffer until ``rows`` rows are buffered or the stream ends."""
+    def _too_large(self, what: str, limit: int) -> ResultTooLargeError:
+        return ResultTooLargeError(
+            f"{what} would hold more than {limit:,} bytes (passed after "
+            f"{self._buffered_rows:,} rows, which stay buffered). Stream the result instead: "
+            "write_parquet(path), iterate over its batches, pass it to a consumer of Arrow "
+            "streams, or page(i, size); or raise the limit with max_bytes=... or "
+            "RuntimeProfile(max_materialize_bytes=...)"
+        )
+
+    def _fill(self, rows: int, *, what: str, limit: int | None = None) -> None:
+        """Buffer until ``rows`` rows are buffered or the stream ends, within ``limit`` bytes."""
+        limit = self.max_materialize_bytes if limit is None else limit
         while self._buffered_rows < rows:
             if self._dropped:
                 raise self._consumed_error()
+            if self._buffered_bytes > limit:
+                raise self._too_large(what, limit)
             batch = self._next_batch()
             if batch is None:
                 return
@@ -183,38 +249,90 @@ class Result:
     def _buffered_table(self) -> pa.Table:
         return pa.Table.from_batches(self._buffer, schema=self._schema)
 
+    @staticmethod
+    def _count(name: str, value: object, *, least: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            msg = f"{name} must be a whole number >= {least}, not {value!r}"
+            raise ArgumentError(msg)
+        return value
+
     def preview(self, n: int | None = None) -> pa.Table:
         """The first ``n`` rows; reads only the batches needed, plus one to know if more exist."""
-        n = self.preview_rows if n is None else n
-        self._fill(n + 1)
+        n = self.preview_rows if n is None else self._count("preview(n): n", n, least=0)
+        self._fill(n + 1, what=f"preview({n:,})")
         return self._buffered_table().slice(0, n)
+
+    @property
+    def rows_kept(self) -> int:
+        """Rows of the head kept in the buffer (readable again without the engine)."""
+        return self._buffered_rows
+
+    def kept(self, n: int) -> pa.Table:
+        """The first ``n`` rows already kept, reading nothing (e.g. after a failure)."""
+        return self._buffered_table().slice(0, self._count("kept(n): n", n, least=0))
 
     def more_than(self, n: int) -> bool:
         """Whether the result has more than ``n`` rows (reads up to row n+1)."""
-        self._fill(n + 1)
+        self._fill(n + 1, what=f"looking for row {n + 1:,}")
         return self._buffered_rows > n
 
     def page(self, index: int, size: int = 50) -> pa.Table:
-        """Rows ``[index*size, (index+1)*size)``; earlier pages stay buffered for replay."""
-        if index < 0 or size <= 0:
-            raise ValueError("page index must be >= 0 and size > 0")
+        """Rows ``[index*size, (index+1)*size)``.
+
+        Pages within the size limit stay buffered, so earlier pages can be read
+        again. A page further ahead streams past the rows before it without
+        keeping them and keeps only itself; rows streamed past are gone
+        (reading them raises :class:`ResultConsumedError`).
+        """
+        self._count("page(index, size): index", index, least=0)
+        self._count("page(index, size): size", size, least=1)
         start = index * size
-        self._fill(start + size)
-        return self._buffered_table().slice(start, size)
+        if not self._dropped and not self._window:
+            try:
+                self._fill(start + size, what=f"page({index:,}, {size:,})")
+                return self._buffered_table().slice(start, size)
+            except ResultTooLargeError:
+                pass  # too far ahead to keep everything before it: stream past it
+        if start + size <= self._buffered_rows or (start < self._buffered_rows and self._exhausted):
+            return self._buffered_table().slice(start, size)
+        return self._page_ahead(start, size)
+
+    def _page_ahead(self, start: int, size: int) -> pa.Table:
+        if not self._window:
+            self._window_start = self.rows_read  # the next batch starts here
+        if start < self._window_start:
+            msg = (
+                f"rows {self._buffered_rows:,} to {self._window_start:,} were streamed past "
+                "without being kept (a page further ahead was read); run the query again to "
+                "read them"
+            )
+            raise ResultConsumedError(msg)
+        # Drop kept batches that end before the page, then skip to it.
+        while self._window and self._window_start + self._window[0].num_rows <= start:
+            self._window_start += self._window.pop(0).num_rows
+        window_rows = sum(b.num_rows for b in self._window)
+        while self._window_start + window_rows < start + size:
+            if sum(b.nbytes for b in self._window) > self.max_materialize_bytes:
+                raise self._too_large(f"a page of {size:,} rows", self.max_materialize_bytes)
+            batch = self._next_batch()
+            if batch is None:
+                break
+            self._dropped = True
+            if self._window_start + window_rows + batch.num_rows <= start:
+                self._window_start += batch.num_rows  # before the page: not kept
+                continue
+            self._window.append(batch)
+            window_rows += batch.num_rows
+        window = pa.Table.from_batches(self._window, schema=self._schema)
+        return window.slice(start - self._window_start, size)
 
     def to_pyarrow(self, max_bytes: int | None = None) -> pa.Table:
         """All rows as one Arrow table, refused past ``max_bytes`` (default: the profile's)."""
         limit = self.max_materialize_bytes if max_bytes is None else max_bytes
-        while not self._exhausted and self._buffered_bytes <= limit:
-            self._fill(self._buffered_rows + 1)
+        while not self._exhausted:
+            self._fill(self._buffered_rows + 1, what="to_pyarrow()", limit=limit)
         if self._buffered_bytes > limit:
-            raise ResultTooLargeError(
-                f"the result passed {limit:,} bytes after {self._buffered_rows:,} rows and was "
-                "not materialised (those rows stay buffered). Stream it instead: "
-                "write_parquet(path), iterate over its batches, pass it to a consumer of "
-                "Arrow streams, or preview()/page(); or raise the limit with "
-                "to_pyarrow(max_bytes=...) or RuntimeProfile(max_materialize_bytes=...)"
-            )
+            raise self._too_large("to_pyarrow()", limit)
         if self._dropped:
             raise self._consumed_error()
         return self._buffered_table()
@@ -258,31 +376,49 @@ class Result:
     def to_reader(self) -> pa.RecordBatchReader:
         """A streaming Arrow reader over every row (buffered head first)."""
         if not self._dropped:
-            self._fill(1)  # the first batch fixes the exact schema
+            self._fill(1, what="reading the first batch")  # it fixes the exact schema
         return pa.RecordBatchReader.from_batches(self._schema, self._begin_stream())
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         return self.to_reader().__arrow_c_stream__(requested_schema)
 
     def write_parquet(self, path: str | os.PathLike[str]) -> Path:
-        """Stream every row to a Parquet file; the file appears whole or not at all."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Stream every row to a Parquet file; the file appears whole or not at all.
+
+        ``~`` is expanded and missing parent folders are created. A folder, a
+        path under a file or an unwritable place is refused with an
+        :class:`OutputError` before any row is streamed out; on any failure the
+        temporary file is removed and an existing file at ``path`` is untouched.
+        """
+        target = Path(path).expanduser()
+        if target.is_dir():
+            msg = f"{target} is a folder; give a file path, e.g. {target / 'result.parquet'}"
+            raise OutputError(msg)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = (
+                f"cannot create the folder {target.parent} for {target.name}: "
+                f"{exc.strerror or exc}; choose a path in a writable folder"
+            )
+            raise OutputError(msg) from exc
         partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
         try:
+            partial.touch(exist_ok=False)  # fails here, before any row is streamed out
             reader = self.to_reader()
             with pq.ParquetWriter(partial, reader.schema) as writer:
                 for batch in reader:
                     writer.write_batch(batch)
             partial.replace(target)
+        except OSError as exc:
+            msg = f"cannot write {target}: {exc.strerror or exc}; choose a writable file path"
+            raise OutputError(msg) from exc
         finally:
             partial.unlink(missing_ok=True)
         return target
 
     def plan(self) -> PlanTree:
         """The physical plan with the metrics of this run so far (complete once exhausted)."""
-        from workbench.plans import capture
-
         return capture(
             self._df, analyzed=self._exhausted, sql=self._tracker.record.sql, run_id=self.run.run_id
         )
@@ -294,8 +430,6 @@ class Result:
         include: Any = None,  # noqa: ARG002
         exclude: Any = None,  # noqa: ARG002
     ) -> dict[str, str]:
-        from workbench.display import error_bundle, preview_bundle
-
         try:
             return preview_bundle(self, self.preview_rows)
         except WorkbenchError as exc:

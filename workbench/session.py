@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +28,23 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOpti
 
 from workbench import extension
 from workbench.diagnostics import DiagnosticsSink
-from workbench.errors import ParameterError, ReadOnlyError, SqlError, SqlLocation, WorkbenchError
+from workbench.errors import (
+    ParameterError,
+    QueryCancelledError,
+    ReadOnlyError,
+    SqlError,
+    SqlLocation,
+    WorkbenchError,
+)
 from workbench.ingress import Statement, locate_error, split_statements
 from workbench.ingress.params import check_value, missing_placeholders
 from workbench.result import Result
 from workbench.runs import RunRecord, RunStatus, RunTracker, new_run_id
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+    from datafusion.record_batch import RecordBatchStream
 
     from workbench.plans import PlanTree
 
@@ -59,6 +69,27 @@ class _Remembered:
     tracker: RunTracker
     statement: str
     params: Mapping[str, Any]
+
+
+@dataclass
+class _Cell:
+    """The statements of one ``Session.sql`` call while they run (mutable, short-lived)."""
+
+    sql: str
+    statements: list[Statement]
+    target: Statement
+    bound: dict[str, Any]
+    options: SQLOptions | None
+    ran: list[Statement] = field(default_factory=list)
+    current: Statement | None = None
+
+    def ran_text(self) -> str:
+        """Which statements changed something before the current one, for messages."""
+        if not self.ran:
+            return "no statement of the cell ran; nothing changed"
+        numbers = ", ".join(str(s.index + 1) for s in self.ran)
+        plural = "s" if len(self.ran) > 1 else ""
+        return f"statement{plural} {numbers} of the cell ran before it; their changes stay"
 
 
 class ConfigError(WorkbenchError):
@@ -109,6 +140,45 @@ class CachePolicy:
         return out
 
 
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SETTING_ALIASES = {
+    "memory_limit": "memory_limit_bytes",
+    "max_materialize": "max_materialize_bytes",
+}
+# The fields a line of text can set, and what their values may be.
+_SETTABLE: dict[str, tuple[str, ...]] = {
+    "target_partitions": ("count", "none"),
+    "batch_size": ("count",),
+    "memory_limit_bytes": ("size", "none"),
+    "spill_dir": ("text", "none"),
+    "read_only": ("bool",),
+    "max_materialize_bytes": ("size",),
+    "preview_rows": ("count",),
+    "telemetry": ("text", "none"),
+    "artifact_dir": ("text", "none"),
+}
+_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _setting_value(name: str, value: str, kinds: tuple[str, ...]) -> Any:
+    if "none" in kinds and value.lower() in {"none", "default", ""}:
+        return None
+    if "bool" in kinds and value.lower() in _BOOLS:
+        return _BOOLS[value.lower()]
+    if "count" in kinds and value.isdigit():
+        return int(value)
+    size = _SIZE.match(value) if "size" in kinds else None
+    if size is not None:
+        return int(float(size.group(1)) * _SIZE_UNITS[size.group(2).upper()])
+    if "text" in kinds and value:
+        return value
+    expected = {"count": "a whole number", "size": "a size such as 2GB", "bool": "true or false"}
+    wanted = " or ".join(expected.get(k, k) for k in kinds if k != "text") or "a value"
+    msg = f"profile setting {name}={value!r}: expected {wanted}"
+    raise ConfigError(msg)
+
+
 @dataclass(frozen=True)
 class RuntimeProfile:
     """How a session runs. Sizes are bytes; ``None`` means DataFusion's default."""
@@ -151,6 +221,27 @@ class RuntimeProfile:
     def session(self) -> Session:
         """A new Session with this profile's settings and extension components."""
         return Session(self)
+
+    def with_settings(self, text: str) -> RuntimeProfile:
+        """This profile with fields changed by ``key=value`` words, as typed in a notebook.
+
+        ``"read_only=true memory_limit=2GB target_partitions=4"``: keys are the
+        field names (``memory_limit`` and ``max_materialize`` may drop
+        ``_bytes``); sizes take KB/MB/GB/TB (powers of 1024) or KiB/MiB/GiB;
+        ``none`` restores DataFusion's default where a field allows it. The
+        ``%wb profile`` magic and ``$WORKBENCH_PROFILE`` use this.
+        """
+        changes: dict[str, Any] = {}
+        for word in shlex.split(text):
+            key, equals, value = word.partition("=")
+            name = _SETTING_ALIASES.get(key, key)
+            kinds = _SETTABLE.get(name)
+            if not equals or kinds is None:
+                known = ", ".join(sorted(_SETTABLE))
+                msg = f"profile setting {word!r}: use key=value with a key among {known}"
+                raise ConfigError(msg)
+            changes[name] = _setting_value(name, value, kinds)
+        return replace(self, **changes)
 
 
 class Session:
@@ -204,14 +295,27 @@ class Session:
         *,
         label: str | None = None,
         plan_only: bool = False,
+        on_planned: Callable[[Statement, datafusion.DataFrame], None] | None = None,
     ) -> Result:
         """Run ``query`` (one or more statements); the last query's rows are the Result.
 
-        Statements before it run to completion in order (DDL, DML, SET);
-        queries that are not the result are planned (so errors show) but not
-        run. ``params`` bind ``$name`` placeholders through DataFusion's
+        Statements run in the order written, and each sees exactly the effects
+        of the statements before it: DDL, DML and SET run to completion where
+        they stand; the result query's stream is opened at its place, so a
+        later statement of the cell does not change its rows; other queries
+        are planned (so their errors show) but not run.
+
+        All or nothing where possible: every statement is parsed, and every one
+        that does not depend on an earlier one (a table it creates or drops, a
+        SET) is planned, before any runs. If a statement still fails, the
+        error says which statements ran before it.
+
+        ``params`` bind ``$name`` placeholders through DataFusion's
         ``param_values``; values are never spliced into the SQL text.
         ``plan_only`` refuses anything but queries, so planning never changes data.
+        ``on_planned(statement, df)`` is called when the result query is planned,
+        before any later statement runs (``%explain --verbose`` uses it).
+        Ctrl-C raises :class:`QueryCancelledError` saying what ran.
         """
         bound = {name: check_value(name, value) for name, value in (params or {}).items()}
         statements = split_statements(query)
@@ -221,41 +325,99 @@ class Session:
         target = queries[-1] if queries else statements[-1]
         for statement in statements:  # all of them first: a bad one must not follow a DML
             self._check_placeholders(statement, bound)
-        options = self._plan_options if plan_only else self._options
+        cell = _Cell(
+            query, statements, target, bound, self._plan_options if plan_only else self._options
+        )
         tracker = RunTracker(query, label, self._on_run_event)
-        result_df = None
         if "wb_" in query.lower():
-            self.diagnostics.publish()
-        for statement in statements:
-            try:
-                df = self.ctx.sql(statement.text, options=options, param_values=bound or None)
-                if statement is target and statement.is_query:
-                    result_df = df
-                elif statement is target:
-                    # DML/DDL as the result: run it exactly once, now; the Result
-                    # replays what it returned (e.g. the inserted row count).
-                    result_df = self._executed(df)
-                    self._note_ddl(statement)
-                elif not statement.is_query:
-                    df.collect()
-                    self._note_ddl(statement)
-            except KeyboardInterrupt:
-                tracker.end(RunStatus.CANCELLED, "interrupted")
-                raise
-            except Exception as exc:
-                error = self._error(
-                    exc, statement, query, several=len(statements) > 1, options=options
-                )
-                tracker.end(RunStatus.FAILED, str(error))
-                raise error from exc
-        assert result_df is not None
+            self.diagnostics.publish()  # after the tracker: a query of wb_runs sees itself
+        try:
+            planned = self._preflight(cell) if len(statements) > 1 else {}
+            result_df, stream = self._run_in_order(cell, planned, on_planned)
+        except KeyboardInterrupt:
+            where = cell.current.label if cell.current is not None else "the cell"
+            error = QueryCancelledError(f"interrupted during {where}; {cell.ran_text()}")
+            tracker.end(RunStatus.CANCELLED, str(error))
+            raise error from None
+        except SqlError as error:
+            tracker.end(RunStatus.FAILED, str(error))
+            raise
         self._remember(_Remembered(result_df, tracker, target.text, bound))
         return Result(
             result_df,
             tracker,
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
+            stream=stream,
+            statement=target,
+            cell=query,
         )
+
+    def _plan(
+        self, cell: _Cell, statement: Statement, options: SQLOptions | None
+    ) -> datafusion.DataFrame:
+        """``ctx.sql`` of one statement; runs it too if it is DDL (DataFusion's rule)."""
+        return self.ctx.sql(statement.text, options=options, param_values=cell.bound or None)
+
+    def _preflight(self, cell: _Cell) -> dict[int, datafusion.DataFrame]:
+        """Parse every statement and plan those that depend on no earlier one; run nothing.
+
+        Returns the planned DataFrames of independent queries, to be reused.
+        """
+        planned: dict[int, datafusion.DataFrame] = {}
+        for statement in cell.statements:
+            earlier = cell.statements[: statement.index]
+            dependent = any(statement.depends_on(e) for e in earlier)
+            try:
+                df = self._plan(cell, statement, self._plan_options)
+            except Exception as exc:
+                message = str(exc)
+                if _REFUSED.search(message) and cell.options is None:
+                    continue  # parsed and planned; refused here only because it would run
+                if dependent and "ParserError" not in message:
+                    continue  # may plan once the statements it depends on have run
+                raise self._error(exc, statement, cell, options=cell.options) from exc
+            if not dependent:
+                planned[statement.index] = df
+        return planned
+
+    def _run_in_order(
+        self,
+        cell: _Cell,
+        planned: dict[int, datafusion.DataFrame],
+        on_planned: Callable[[Statement, datafusion.DataFrame], None] | None,
+    ) -> tuple[datafusion.DataFrame, RecordBatchStream | None]:
+        result_df: datafusion.DataFrame | None = None
+        stream = None
+        for statement in cell.statements:
+            cell.current = statement
+            try:
+                if statement.is_query:
+                    df = planned.get(statement.index) or self._plan(cell, statement, cell.options)
+                    if statement is cell.target:
+                        result_df = df
+                        if on_planned is not None:
+                            on_planned(statement, df)
+                        if any(not s.is_query for s in cell.statements[statement.index + 1 :]):
+                            # Later statements write: open the stream (which snapshots
+                            # the tables' data and file lists) before they run.
+                            stream = df.execute_stream()
+                    continue
+                df = self._plan(cell, statement, cell.options)
+                if statement is cell.target:
+                    # DML/DDL as the result: run it exactly once, now; the Result
+                    # replays what it returned (e.g. the inserted row count).
+                    result_df = self._executed(df)
+                else:
+                    df.collect()
+                cell.ran.append(statement)
+                self._note_ddl(statement)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                raise self._error(exc, statement, cell, options=cell.options) from exc
+        assert result_df is not None
+        return result_df, stream
 
     def record_registration(self, name: str, ddl: str | None) -> None:
         """Remember how table ``name`` was registered (``None``: it was dropped).
@@ -350,9 +512,8 @@ class Session:
         self,
         exc: Exception,
         statement: Statement,
-        cell: str,
+        cell: _Cell,
         *,
-        several: bool,
         options: SQLOptions | None,
     ) -> SqlError:
         message = str(exc).removeprefix("DataFusion error: ")
@@ -363,7 +524,7 @@ class Session:
             location = SqlLocation(line, column, location.length)
         message = _shorten_field_list(message)
         message = _PARSER_ERROR.sub(r"SQL syntax error: \1", _PARSER_POSITION.sub("", message))
-        number = statement.index + 1 if several else None
+        several = len(cell.statements) > 1
         error_class = SqlError
         if refused and options is not None:
             kind, what = refused.groups()
@@ -378,7 +539,13 @@ class Session:
                     f"this session is read-only, so {kind} ({what}) is refused; open a session "
                     "with RuntimeProfile(read_only=False) to change tables or settings"
                 )
-        return error_class(message, sql=cell, location=location, statement=number)
+        return error_class(
+            message,
+            sql=cell.sql,
+            location=location,
+            statement=statement.index + 1 if several else None,
+            ran=cell.ran_text() if several else None,
+        )
 
     def tables(self) -> list[str]:
         """Names of the tables registered in the default schema."""

@@ -1,7 +1,7 @@
 """Rendering plan trees: time and payload of the largest TPC-H plan's views.
 
 The largest plan is the TPC-H query with the most physical operators, run
-with ``%explain --analyze`` semantics (``plans.explain(analyze=True)``) on the
+with ``%explain --analyze`` semantics (``explain(analyze=True)``) on the
 demo data. Variants render the same captured tree:
 
 * ``plan tree bundle``: what a notebook receives, the anywidget view plus the
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import workbench
 from bench.harness import Case, Sample, by_case
 from workbench import datasets, plans
+from workbench.explain import explain
 from workbench.widgets.plan_tree import payload, plan_html, plan_text
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ TARGET_KB = 200
 def _largest_plan(scale: float) -> tuple[int, plans.PlanTree, Any]:
     session = workbench.RuntimeProfile().session()
     datasets.tpch(scale).register(session)
-    trees = {n: plans.explain(session, datasets.tpch_query(n), analyze=True) for n in range(1, 23)}
+    trees = {n: explain(session, datasets.tpch_query(n), analyze=True) for n in range(1, 23)}
     number = max(trees, key=lambda n: len(trees[n].nodes))
     df, _ = session.run(str(trees[number].run_id))
     return number, trees[number], df

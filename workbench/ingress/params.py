@@ -6,11 +6,12 @@ import datetime as dt
 import decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlglot import Tokenizer, TokenType
+from sqlglot import TokenType
 from sqlglot.errors import TokenError
 
 from workbench.errors import ParameterError
 from workbench.ingress.statements import position
+from workbench.ingress.tokens import LITERALS, placeholders, tokenize
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -21,13 +22,15 @@ _BINDABLE = (str, int, float, bool, bytes, decimal.Decimal, dt.date, dt.datetime
 def bind_template(sql: str, namespace: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Rewrite ``{name}`` to ``$name`` and look each name up in ``namespace``.
 
-    Braces inside string literals, quoted identifiers and comments are left
-    alone. Values are returned for ``param_values``; nothing is pasted into SQL.
+    Any Python identifier binds, SQL keywords included (``{limit}``, ``{date}``).
+    Braces inside string literals (dollar-quoted ones too), quoted identifiers
+    and comments are left alone. Values are returned for ``param_values``;
+    nothing is pasted into SQL.
     """
     if "{" not in sql:
         return sql, {}
     try:
-        tokens = Tokenizer().tokenize(sql)
+        tokens = tokenize(sql)
     except TokenError:
         return sql, {}
     pieces: list[str] = []
@@ -37,7 +40,8 @@ def bind_template(sql: str, namespace: Mapping[str, Any]) -> tuple[str, dict[str
         if not (
             left.token_type == TokenType.L_BRACE
             and right.token_type == TokenType.R_BRACE
-            and name.token_type == TokenType.VAR
+            and name.token_type not in LITERALS
+            and name.token_type != TokenType.IDENTIFIER  # "quoted" is not a Python name
             and name.text.isidentifier()
         ):
             continue
@@ -72,14 +76,11 @@ def missing_placeholders(statement: str, bound: Mapping[str, Any]) -> list[tuple
     if "$" not in statement:
         return []
     try:
-        tokens = Tokenizer().tokenize(statement)
+        tokens = tokenize(statement)
     except TokenError:
         return []
-    missing = []
-    for token in tokens:
-        name = token.text[1:]
-        # Quoted tokens lose their quotes in token.text: '$usd' is a string, not a placeholder.
-        placeholder = statement[token.start] == "$" and token.text.startswith("$")
-        if placeholder and name.isidentifier() and name not in bound:
-            missing.append((name, *position(statement, token.start)))
-    return missing
+    return [
+        (found.name, *position(statement, found.start))
+        for found in placeholders(tokens)
+        if found.name not in bound
+    ]

@@ -1,29 +1,59 @@
-"""Splitting a cell into statements, each with its position in the cell."""
+"""Splitting a cell into statements, each with its position and what it touches.
+
+A :class:`Statement` knows its kind (query, DML, DDL, settings), the table
+names it creates or drops, and every name it mentions, so the session can
+tell which statements of a cell can be planned before any of them runs and
+which depend on an earlier one (a SELECT from a table created above it).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from sqlglot import Token, Tokenizer, TokenType
+from sqlglot import TokenType
 from sqlglot.errors import TokenError
 
-# First tokens of statements that produce rows worth showing. Anything else
-# (DDL, DML, SET) runs to completion where it stands.
-_QUERY_STARTS = frozenset(
-    {
-        TokenType.SELECT,
-        TokenType.WITH,
-        TokenType.VALUES,
-        TokenType.L_PAREN,
-        TokenType.TABLE,
-        TokenType.FROM,
-        TokenType.SHOW,
-        TokenType.DESCRIBE,
-    }
+from workbench.ingress.tokens import LITERALS, tokenize
+
+if TYPE_CHECKING:
+    from sqlglot import Token
+
+
+class Kind(StrEnum):
+    """What a statement does when it runs."""
+
+    QUERY = "query"
+    """Produces rows (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE...)."""
+    DML = "dml"
+    """Changes rows of existing tables (INSERT, UPDATE, DELETE, COPY)."""
+    DDL = "ddl"
+    """Changes the catalog (CREATE, DROP, ALTER...)."""
+    SETTINGS = "settings"
+    """Changes session settings (SET, RESET)."""
+
+
+_QUERY_WORDS = frozenset(
+    {"SELECT", "WITH", "VALUES", "TABLE", "FROM", "EXPLAIN", "SHOW", "DESCRIBE"}
 )
-_QUERY_WORDS = frozenset({"EXPLAIN", "SHOW", "DESCRIBE"})
-_QUERY_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "FROM"})
+_DML_WORDS = frozenset({"INSERT", "UPDATE", "DELETE", "COPY", "MERGE", "TRUNCATE"})
+_SETTINGS_WORDS = frozenset({"SET", "RESET"})
+ANY_NAME = "*"
+"""In ``Statement.defines``: the statement may change any name (e.g. SET, CREATE SCHEMA)."""
+
+_DEFINED = re.compile(
+    r"^\s*(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
+    r"(?:TEMP(?:ORARY)?\s+)?(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"(?P<name>\"[^\"]+\"|[\w.]+)",
+    re.IGNORECASE,
+)
+_FIRST_WORD = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(\(|\w+)", re.DOTALL)
+
+
+def _last_part(qualified: str) -> str:
+    return qualified.rsplit(".", 1)[-1].strip('"').lower()
 
 
 @dataclass(frozen=True)
@@ -34,14 +64,38 @@ class Statement:
     text: str
     line: int
     column: int
-    is_query: bool
+    kind: Kind
+    names: frozenset[str] = field(default=frozenset())
+    """Lower-cased words the statement mentions outside literals (tables, columns, functions)."""
+
+    @property
+    def is_query(self) -> bool:
+        return self.kind == Kind.QUERY
+
+    @property
+    def defines(self) -> frozenset[str]:
+        """Names (lower-cased) this statement creates, drops or alters, or ``{ANY_NAME}``."""
+        if self.kind == Kind.SETTINGS:
+            return frozenset({ANY_NAME})
+        if self.kind != Kind.DDL:
+            return frozenset()
+        found = _DEFINED.match(self.text)
+        return frozenset({_last_part(found.group("name"))}) if found else frozenset({ANY_NAME})
+
+    def depends_on(self, earlier: Statement) -> bool:
+        """Whether running ``earlier`` can change how this statement plans."""
+        defined = earlier.defines
+        return ANY_NAME in defined or not defined.isdisjoint(self.names)
 
     def cell_position(self, line: int, column: int) -> tuple[int, int]:
         """Map a 1-based (line, column) inside this statement to the whole cell."""
         return self.line + line - 1, column + (self.column - 1 if line == 1 else 0)
 
-
-_FIRST_WORD = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(\(|\w+)", re.DOTALL)
+    @property
+    def label(self) -> str:
+        """A short description for messages: number and first words."""
+        words = " ".join(self.text.split())
+        return f"statement {self.index + 1} ({words[:40]}{'…' if len(words) > 40 else ''})"
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
@@ -49,32 +103,33 @@ def position(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _starts_a_query(text: str) -> bool:
-    """Whether ``text``'s first word (after comments) starts a query; no tokenizer needed."""
-    found = _FIRST_WORD.match(text)
-    if not found:
-        return False
-    word = found.group(1).upper()
-    return word == "(" or word in _QUERY_WORDS or word in _QUERY_KEYWORDS
-
-
-def _is_query(first: Token) -> bool:
-    return first.token_type in _QUERY_STARTS or first.text.upper() in _QUERY_WORDS
+def _kind(first_word: str) -> Kind:
+    word = first_word.upper()
+    if word == "(" or word in _QUERY_WORDS:
+        return Kind.QUERY
+    if word in _DML_WORDS:
+        return Kind.DML
+    if word in _SETTINGS_WORDS:
+        return Kind.SETTINGS
+    return Kind.DDL
 
 
 def split_statements(sql: str) -> list[Statement]:
     """Statements of ``sql`` in order; ``;`` inside strings or comments does not split."""
     body = sql.strip().removesuffix(";")
-    if ";" not in body and _FIRST_WORD.match(body):
+    first = _FIRST_WORD.match(body)
+    if ";" not in body and first:
         # One statement (the common cell): no tokenizing, which costs ~1 ms per kB of SQL.
-        # Whether it is a query does not matter: a lone statement is the result either way.
-        return [_statement(sql, 0, body, sql.find(body), is_query=_starts_a_query(body))]
+        # Nothing comes before it, so the names it mentions are not needed.
+        return [_statement(sql, 0, body, sql.find(body), _kind(first.group(1)), names=frozenset())]
     try:
-        tokens = Tokenizer().tokenize(sql)
+        tokens = tokenize(sql)
     except TokenError:
         # Unbalanced quotes and the like: DataFusion's parser gives the better message.
         stripped = sql.strip()
-        return [_statement(sql, 0, stripped, sql.find(stripped), is_query=True)] if stripped else []
+        if not stripped:
+            return []
+        return [_statement(sql, 0, stripped, sql.find(stripped), Kind.QUERY, names=frozenset())]
     statements: list[Statement] = []
     group: list[Token] = []
     for token in [*tokens, None]:
@@ -83,15 +138,18 @@ def split_statements(sql: str) -> list[Statement]:
             continue
         if group:
             start, end = group[0].start, group[-1].end + 1
+            names = frozenset(t.text.lower() for t in group if t.token_type not in LITERALS)
             statements.append(
                 _statement(
-                    sql, len(statements), sql[start:end], start, is_query=_is_query(group[0])
+                    sql, len(statements), sql[start:end], start, _kind(group[0].text), names=names
                 )
             )
         group = []
     return statements
 
 
-def _statement(cell: str, index: int, text: str, offset: int, *, is_query: bool) -> Statement:
+def _statement(
+    cell: str, index: int, text: str, offset: int, kind: Kind, *, names: frozenset[str]
+) -> Statement:
     line, column = position(cell, offset)
-    return Statement(index=index, text=text, line=line, column=column, is_query=is_query)
+    return Statement(index=index, text=text, line=line, column=column, kind=kind, names=names)

@@ -1,0 +1,102 @@
+"""Cells run as written: order, all-or-nothing, and what a failing cell says it ran."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import workbench
+from workbench.errors import ReadOnlyError, SqlError
+
+
+def _count(result: workbench.Result) -> int:
+    return int(result.to_pyarrow().column(0)[0].as_py())
+
+
+def test_a_query_does_not_see_a_later_insert_into_a_memory_table(session):
+    session.sql("CREATE TABLE t AS VALUES (1), (2)")
+    result = session.sql("SELECT count(*) AS n FROM t; INSERT INTO t VALUES (3)")
+    assert _count(result) == 2
+    assert _count(session.sql("SELECT count(*) FROM t")) == 3
+
+
+def test_a_query_sees_an_earlier_insert_and_not_a_later_one(session):
+    session.sql("CREATE TABLE t AS VALUES (1)")
+    result = session.sql(
+        "INSERT INTO t VALUES (2); SELECT count(*) AS n FROM t; INSERT INTO t VALUES (3)"
+    )
+    assert _count(result) == 2
+    assert _count(session.sql("SELECT count(*) FROM t")) == 3
+
+
+def test_a_query_does_not_see_a_later_insert_into_a_parquet_table(session, tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    pq.write_table(pa.table({"x": [1, 2]}), folder / "part-0.parquet")
+    session.sql(f"CREATE EXTERNAL TABLE ev (x BIGINT) STORED AS PARQUET LOCATION '{folder}/'")
+    result = session.sql("SELECT count(*) AS n FROM ev; INSERT INTO ev VALUES (3)")
+    assert _count(result) == 2
+    assert _count(session.sql("SELECT count(*) FROM ev")) == 3
+    assert len(list(folder.glob("*.parquet"))) == 2  # the insert really wrote a file
+
+
+def test_a_parse_error_later_in_the_cell_runs_nothing(session):
+    with pytest.raises(SqlError) as info:
+        session.sql("CREATE TABLE ms1 AS SELECT 1 AS a; SELEC 2")
+    assert "ms1" not in session.tables()
+    assert "no statement of the cell ran" in str(info.value)
+    # The corrected cell now works: nothing was left behind.
+    assert (
+        session.sql("CREATE TABLE ms1 AS SELECT 1 AS a; SELECT * FROM ms1").to_pyarrow().num_rows
+        == 1
+    )
+
+
+def test_a_planning_error_in_an_independent_statement_runs_nothing(session):
+    session.sql("CREATE TABLE t AS VALUES (1)")
+    with pytest.raises(SqlError, match="nosuch") as info:
+        session.sql("DROP TABLE t; SELECT * FROM nosuch")
+    assert info.value.statement == 2
+    assert "t" in session.tables()
+
+
+def test_a_statement_that_depends_on_an_earlier_one_is_planned_after_it_runs(session):
+    result = session.sql(
+        "CREATE TABLE d1 AS SELECT 1 AS a; CREATE VIEW d2 AS SELECT a + 1 AS b FROM d1; "
+        "SELECT b FROM d2"
+    )
+    assert result.to_pyarrow().to_pylist() == [{"b": 2}]
+
+
+def test_a_later_failure_says_which_statements_ran(session):
+    session.sql("CREATE TABLE t AS VALUES (1)")
+    with pytest.raises(SqlError) as info:
+        # Statement 3 depends on statement 2's table, so it is planned only after 1 and 2 ran.
+        session.sql(
+            "INSERT INTO t VALUES (2); CREATE TABLE t2 AS SELECT 1 AS a; SELECT nope FROM t2"
+        )
+    message = str(info.value)
+    assert info.value.statement == 3
+    assert "statements 1, 2 of the cell ran before it" in message
+    assert _count(session.sql("SELECT count(*) FROM t")) == 2
+
+
+def test_a_read_only_session_refuses_a_cell_with_a_write_before_running_anything(tmp_path):
+    session = workbench.RuntimeProfile(read_only=True, artifact_dir=str(tmp_path)).session()
+    session.ctx.register_record_batches("t", [[pa.record_batch({"x": [1]})]])
+    with pytest.raises(ReadOnlyError) as info:
+        session.sql("SELECT count(*) FROM t; INSERT INTO t VALUES (2)")
+    assert info.value.statement == 2
+    assert _count(session.sql("SELECT count(*) FROM t")) == 1
+
+
+def test_each_statement_runs_once_in_order(session):
+    session.sql("CREATE TABLE log (step BIGINT)")
+    session.sql(
+        "INSERT INTO log VALUES (1); SELECT * FROM log; INSERT INTO log VALUES (2); SELECT 1"
+    ).to_pyarrow()
+    assert session.sql("SELECT step FROM log ORDER BY step").to_pyarrow().column(0).to_pylist() == [
+        1,
+        2,
+    ]
