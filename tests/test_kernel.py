@@ -89,3 +89,29 @@ def test_a_long_cell_shows_live_progress_that_settles(kernel, tpch):
     ]
     assert updates, "the progress line was never updated"
     assert updates[-1]["content"]["data"]["text/plain"].startswith("done: ")
+
+
+def test_interrupting_ddl_gives_the_same_short_message_and_creates_nothing(kernel):
+    manager, client = kernel
+    reply, _ = _run(client, "%load_ext workbench")
+    assert reply["status"] == "ok"
+
+    msg_id = client.execute(
+        "%%dfsql\nCREATE TABLE slow AS SELECT sum(value) AS s FROM generate_series(1, 100000000000)"
+    )
+    time.sleep(2.0)  # CREATE TABLE AS runs inside DataFusion while the cell waits
+    manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "QueryCancelledError"
+    assert "interrupted during statement 1 (CREATE TABLE slow" in reply["content"]["evalue"]
+    assert all("workbench/" not in line for line in reply["content"]["traceback"])
+
+    reply, outputs = _run(
+        client,
+        "%%dfsql\nSELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'slow'",
+    )
+    assert reply["status"] == "ok"
+    text = "".join(m["content"].get("data", {}).get("text/plain", "") for m in outputs)
+    assert text.startswith("n (int64)\n---------\n0 ")  # the interrupted CREATE left no table

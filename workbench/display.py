@@ -1,4 +1,4 @@
-"""Views of a Result: the preview as escaped HTML and as plain text.
+"""Views of a result's preview (rows and run record): escaped HTML and plain text.
 
 Both forms go into one mimebundle, so a notebook exported to HTML or read
 without a front end still shows the preview. Every value is escaped.
@@ -9,13 +9,12 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from workbench.errors import WorkbenchError
 from workbench.runs import RunStatus
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from workbench.result import Result
+    from workbench.runs import RunRecord
 
 _MAX_CELL_CHARS = 200
 _STOPPED = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
@@ -31,8 +30,7 @@ def _rows(table: pa.Table) -> list[list[str]]:
     return [list(row) for row in zip(*columns, strict=True)] if columns else []
 
 
-def _status_line(result: Result, shown: int, more: bool) -> str:  # noqa: FBT001
-    run = result.run
+def _status_line(run: RunRecord, shown: int, *, more: bool) -> str:
     if run.status == RunStatus.FAILED:
         first = (run.error or "unknown error").splitlines()[0]
         more_text = f"the query FAILED after {run.rows:,} rows: {first}"
@@ -46,16 +44,13 @@ def _status_line(result: Result, shown: int, more: bool) -> str:  # noqa: FBT001
     )
 
 
-def preview_bundle(result: Result, rows: int) -> dict[str, str]:
-    """``text/plain`` and ``text/html`` of the first ``rows`` rows of ``result``."""
-    try:
-        table = result.preview(rows)
-    except WorkbenchError:
-        if result.run.status not in _STOPPED or result.rows_kept == 0:
-            raise
-        table = result.kept(rows)  # the rows read before it stopped, with the reason below
-    more = result.run.status not in _STOPPED and result.more_than(rows)
-    status = _status_line(result, table.num_rows, more)
+def preview_bundle(table: pa.Table, run: RunRecord, *, more: bool) -> dict[str, str]:
+    """``text/plain`` and ``text/html`` of preview rows, with the run's status below them.
+
+    ``more`` says whether rows past ``table`` exist; a failed or cancelled run
+    says so instead (its rows read before the stop are still shown).
+    """
+    status = _status_line(run, table.num_rows, more=more and run.status not in _STOPPED)
     names = table.schema.names
     types = [str(field.type) for field in table.schema]
     body = _rows(table)

@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from workbench.ingress import Statement
 
 
+_STOPPED = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
+
+
 class Result:
     """A query's rows as a stream, with a replayable head."""
 
@@ -430,8 +433,16 @@ class Result:
         include: Any = None,  # noqa: ARG002
         exclude: Any = None,  # noqa: ARG002
     ) -> dict[str, str]:
+        rows = self.preview_rows
         try:
-            return preview_bundle(self, self.preview_rows)
+            try:
+                table = self.preview(rows)
+            except WorkbenchError:
+                if self.run.status not in _STOPPED or self.rows_kept == 0:
+                    raise
+                table = self.kept(rows)  # the rows read before it stopped; the status says why
+            more = self.run.status not in _STOPPED and self.more_than(rows)
+            return preview_bundle(table, self.run, more=more)
         except WorkbenchError as exc:
             # Displaying a failed or consumed result shows why, not a formatter traceback.
             return error_bundle(exc)
