@@ -100,3 +100,18 @@ def test_each_statement_runs_once_in_order(session):
         1,
         2,
     ]
+
+
+def test_an_open_stream_keeps_its_file_list_and_fails_when_a_listed_file_is_deleted(tmp_path):
+    session = workbench.RuntimeProfile(batch_size=1000).session()
+    folder = tmp_path / "t"
+    folder.mkdir()
+    pq.write_table(pa.table({"x": list(range(100_000))}), folder / "a.parquet", row_group_size=1000)
+    session.sql(f"CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{folder}/'")
+    result = session.sql("SELECT x FROM t")
+    assert result.preview(5).num_rows == 5  # the stream is open: its files are listed
+    pq.write_table(pa.table({"x": [-1]}), folder / "b.parquet")
+    assert _count(session.sql("SELECT count(*) FROM t")) == 100_001  # a new query sees it
+    (folder / "a.parquet").unlink()
+    with pytest.raises(SqlError, match=r"failed while running.*a\.parquet"):
+        result.to_pyarrow()
