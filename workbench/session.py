@@ -194,7 +194,8 @@ class RuntimeProfile:
     """Largest result ``Result.to_pyarrow()``/``to_polars()`` will build in memory."""
     preview_rows: int = 20
     telemetry: str | None = None
-    """OpenTelemetry export of every finished run: "json:PATH" or "otlp:http://HOST:PORT"."""
+    """OpenTelemetry export of every finished run: "json:PATH", "otlp:http://HOST:PORT", or
+    "otlp" (endpoint and headers from the standard ``OTEL_EXPORTER_OTLP_*`` variables)."""
     artifact_dir: str | None = None
     """Where run logs and artifacts go; default ``$WORKBENCH_ARTIFACT_DIR`` or
     ``~/.cache/workbench/artifacts``, one sub-directory per session."""
@@ -207,10 +208,13 @@ class RuntimeProfile:
             "max_materialize_bytes": self.max_materialize_bytes >= 0,
             "preview_rows": self.preview_rows >= 0,
         }
-        if self.telemetry is not None and not self.telemetry.startswith(("json:", "otlp:http")):
+        telemetry_ok = self.telemetry is None or (
+            self.telemetry == "otlp" or self.telemetry.startswith(("json:", "otlp:http"))
+        )
+        if not telemetry_ok:
             msg = (
-                f"RuntimeProfile.telemetry={self.telemetry!r}: use 'json:PATH' or "
-                "'otlp:http://HOST:PORT'"
+                f"RuntimeProfile.telemetry={self.telemetry!r}: use 'json:PATH', "
+                "'otlp:http://HOST:PORT' or 'otlp' (configured by the OTEL_* variables)"
             )
             raise ConfigError(msg)
         for name, ok in checks.items():
@@ -450,7 +454,7 @@ class Session:
             return  # failed while planning: nothing ran, no operators to report
         try:
             tree = self.plan(record.run_id)
-            telemetry.export(str(self.profile.telemetry), telemetry.spans(record, tree))
+            telemetry.export_run(str(self.profile.telemetry), record, tree)
         except WorkbenchError as exc:
             # A collector being down must not fail the user's query.
             warnings.warn(str(exc), stacklevel=2)
