@@ -253,7 +253,8 @@ def workbench_slower(measurements: Iterable[Measurement]) -> list[str]:
         tally[1] += 1
         bullets += lost
     totals = [
-        f"- {group}: slower than at least one peer (or failed) in {lost} of {cases} cases."
+        f"- {group}: behind at least one peer (slower, more peak memory, or failed) "
+        f"in {lost} of {cases} cases."
         for group, (lost, cases) in counts.items()
     ]
     return [*totals, "", *bullets] if bullets else totals

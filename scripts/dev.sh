@@ -38,6 +38,11 @@ step "build workbench._ext (dev profile) and install dependencies"
 maturin develop -q --extras test,bench
 python -c 'import workbench; print(workbench.capabilities().summary())'
 
+step "JupyterLab: the workbench's extensions only"
+# The bench extra's peers (jupysql-plugin...) stay installed for `python -m bench` but are
+# disabled in this venv's Lab, which the tour and the browser tests open (workbench/lab.py).
+python -m workbench.lab
+
 if [ "$mode" = tour ]; then
   headless=0
   for arg in "$@"; do [ "$arg" = --headless ] && headless=1; done

@@ -1,16 +1,183 @@
-"""bench/ keeps running: the quick mode executes every case (it measures nothing)."""
+"""bench/: the harness's arithmetic and report on declared data, and a quick run of every case.
+
+The quick run measures nothing worth keeping (tiny inputs, a busy machine); its
+tests check that every case runs, that the workbench's results agree with
+DataFusion's, and that what the report prints is what the JSON holds.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import statistics
 import subprocess
 import sys
 
 import pytest
 
-from .conftest import REPO
+from bench import harness
+from bench.harness import Case, Measurement, Sample
+from workbench import datasets
+
+from .conftest import REPO, run_python
 
 GROUPS = {"udf", "tpch", "large", "overhead", "plans"}
+
+
+# -- the harness, on declared variants ----------------------------------------------
+
+
+def _clocked(seconds: list[float], calls: list[str], name: str):
+    """A variant whose n-th call takes ``seconds[n]`` by its own clock."""
+    times = iter(seconds)
+
+    def run() -> Sample:
+        calls.append(name)
+        return Sample(next(times), value=name)
+
+    return run
+
+
+def test_run_case_rotates_the_order_and_reports_medians_and_ratios_to_the_baseline():
+    calls: list[str] = []
+    seen: dict = {}
+    case = Case(
+        name="c",
+        group="g",
+        baseline="base",
+        variants={
+            "base": _clocked([2.0, 4.0, 3.0], calls, "base"),
+            "fast": _clocked([1.0, 9.0, 1.5], calls, "fast"),
+            "slow": _clocked([6.0, 5.0, 7.0], calls, "slow"),
+        },
+        check=lambda last: seen.update(last) or "checked",
+        note="n",
+    )
+    by_variant = {m.variant: m for m in harness.run_case(case)}
+    assert calls == ["base", "fast", "slow", "fast", "slow", "base", "slow", "base", "fast"]
+    assert by_variant["base"].times_s == [2.0, 4.0, 3.0]
+    assert by_variant["fast"].times_s == [1.0, 9.0, 1.5]
+    assert {v: m.median_s for v, m in by_variant.items()} == {"base": 3.0, "fast": 1.5, "slow": 6.0}
+    assert by_variant["fast"].ratio == pytest.approx(0.5)
+    assert by_variant["slow"].ratio == pytest.approx(2.0)
+    assert seen == {"base": "base", "fast": "fast", "slow": "slow"}
+    assert {m.note for m in by_variant.values()} == {"n checked"}
+
+
+def test_a_failing_variant_is_reported_once_and_the_others_go_on():
+    calls: list[str] = []
+
+    def broken() -> None:
+        calls.append("broken")
+        raise ValueError("no such function: py_udf\nsecond line")
+
+    case = Case(
+        name="c",
+        group="g",
+        baseline="base",
+        variants={"base": _clocked([1.0, 1.0, 1.0], calls, "base"), "broken": broken},
+    )
+    by_variant = {m.variant: m for m in harness.run_case(case)}
+    assert calls.count("broken") == 1  # a failure is a result, not noise: no retries
+    assert calls.count("base") == 3
+    broken_m = by_variant["broken"]
+    assert (broken_m.median_s, broken_m.ratio) == (None, None)
+    assert broken_m.error == "ValueError: no such function: py_udf"
+    row = harness._row(broken_m, [])
+    assert "| failed: ValueError: no such function: py_udf | n/a |" in row
+
+
+def test_a_failed_baseline_leaves_every_ratio_unknown():
+    def broken() -> None:
+        raise RuntimeError("down")
+
+    case = Case(
+        name="c",
+        group="g",
+        baseline="base",
+        variants={"base": broken, "other": lambda: Sample(2.0)},
+        repeats=1,
+    )
+    other = {m.variant: m for m in harness.run_case(case)}["other"]
+    assert (other.median_s, other.ratio) == (2.0, None)
+    assert "| 2000.0 ms | n/a (base failed) |" in harness._row(other, [])
+
+
+def _m(case: str, variant: str, median: float | None, ratio: float | None, **kw) -> Measurement:
+    fields = {"group": "g", "baseline": "raw", "subject": "wb", "metrics": {}} | kw
+    times = [median] if median is not None else []
+    return Measurement(
+        case=case, variant=variant, median_s=median, times_s=times, ratio=ratio, **fields
+    )
+
+
+def test_geometric_means_cover_only_the_cases_every_variant_ran():
+    ms = [
+        _m("q1", "raw", 1.0, 1.0),
+        _m("q1", "wb", 2.0, 2.0),
+        _m("q2", "raw", 1.0, 1.0),
+        _m("q2", "wb", 8.0, 8.0),
+        _m("q3", "raw", 1.0, 1.0),
+        _m("q3", "wb", None, None, error="boom"),
+    ]
+    means, complete = harness.geometric_means(ms)
+    assert complete == ["q1", "q2"]
+    assert means == {"raw": pytest.approx(1.0), "wb": pytest.approx(4.0)}
+    assert harness.ratio_table(ms)[-1] == "| q3 | 1.00 | failed |"
+
+
+def test_the_slower_section_lists_each_loss_with_its_factor_and_only_losses():
+    ms = [
+        _m("lost", "raw", 0.010, 1.0),
+        _m("lost", "wb", 0.020, 2.0, metrics={"peak_rss_mb": 30.0}),
+        _m("lost", "peer", 0.040, 4.0, metrics={"peak_rss_mb": 10.0}),
+        _m("won", "raw", 0.010, 1.0),
+        _m("won", "wb", 0.005, 0.5),
+        _m("heavier", "raw", 0.010, 1.0, metrics={"peak_rss_mb": 10.0}),
+        _m("heavier", "wb", 0.005, 0.5, metrics={"peak_rss_mb": 15.0}),
+        _m("failed", "raw", 0.010, 1.0),
+        _m("failed", "wb", None, None, error="Boom: x"),
+    ]
+    assert harness.workbench_slower(ms) == [
+        "- g: behind at least one peer (slower, more peak memory, or failed) in 3 of 4 cases.",
+        "",
+        "- g / lost: wb is 2.00x slower than raw (20.0 ms vs 10.0 ms)",
+        "- g / lost: wb uses 3.00x the peak memory of peer (30.0 MB vs 10.0 MB)",
+        "- g / heavier: wb uses 1.50x the peak memory of raw (15.0 MB vs 10.0 MB)",
+        "- g / failed: wb failed (Boom: x)",
+    ]
+
+
+def test_the_probe_measures_the_step_not_the_peak_before_it():
+    code = """
+        import json
+        from pathlib import Path
+        from bench import probe
+
+        def spiky(_parquet, _out):
+            spike = b"x" * (400 << 20)  # a peak during set-up, freed before the step
+            del spike
+
+            def step():
+                block = b"x" * (64 << 20)
+                return len(block) // (1 << 20)
+
+            return step
+
+        probe.VARIANTS["spiky"] = spiky
+        probe.VARIANTS["idle"] = lambda _parquet, _out: lambda: None
+        print(json.dumps([probe.measure(name, Path("unused")) for name in ("spiky", "idle")]))
+    """
+    spiky, idle = json.loads(run_python(code))
+    assert spiky["peak_source"] == idle["peak_source"] == "VmHWM"
+    assert spiky["rows"] == 64
+    assert 60 <= spiky["peak_rss_mb"] < 120, spiky  # the step's 64 MB, not set-up's 400 MB
+    assert idle["peak_rss_mb"] < 16, idle
+    assert "rows" not in idle
+
+
+# -- a quick run of every case ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +196,33 @@ def quick_run(tmp_path_factory):
     return done.stdout, json.loads(json_file.read_text()), md_file.read_text()
 
 
-def test_quick_mode_runs_every_case_and_writes_json_and_markdown(quick_run):
+def _section(markdown: str, heading: str) -> str:
+    return markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_report_prints_what_the_json_holds(quick_run):
     stdout, report, markdown = quick_run
-    assert "| udf | stable_id over 100,000 rows | python udf |" in stdout
+    assert stdout.startswith(markdown)
     assert report["quick"] is True
-    assert report["machine"]["cpus"] >= 1
-    variants = {(m["case"], m["variant"]) for m in report["measurements"]}
-    assert ("stable_id over 100,000 rows", "rust stable_id") in variants
-    assert ("stable_id over 100,000 rows", "python udf") in variants
-    baseline = [m for m in report["measurements"] if m["variant"] == m["baseline"]]
-    assert all(m["ratio"] == 1.0 for m in baseline)
-    assert "ratio vs baseline" in markdown
+    assert report["machine"]["cpus"] == os.cpu_count()
+    for m in report["measurements"]:
+        where = f"| {m['group']} | {m['case']} | {m['variant']} |"
+        if m["error"] is not None:
+            assert f"{where} failed: " in markdown, where
+        else:
+            assert f"{where} {m['median_s'] * 1000:.1f} ms | {m['ratio']:.2f}x of " in markdown
+
+
+def test_each_ratio_is_the_median_over_the_baselines_median(quick_run):
+    _, report, _ = quick_run
+    medians = {(m["case"], m["variant"]): m["median_s"] for m in report["measurements"]}
+    for m in report["measurements"]:
+        if m["error"] is not None:
+            assert (m["median_s"], m["ratio"]) == (None, None)
+            continue
+        assert m["median_s"] == statistics.median(m["times_s"])
+        base = medians[(m["case"], m["baseline"])]
+        assert m["ratio"] == pytest.approx(m["median_s"] / base), m
 
 
 def test_quick_mode_runs_every_group_and_the_workbench_never_fails(quick_run):
@@ -51,46 +234,95 @@ def test_quick_mode_runs_every_group_and_the_workbench_never_fails(quick_run):
     assert [m for m in subjects if m["error"] is not None] == []
 
 
-def test_tpch_runs_the_22_queries_through_the_five_tools_with_row_counts(quick_run):
+def test_tpch_runs_22_queries_through_five_tools_and_the_workbench_agrees_with_datafusion(
+    quick_run,
+):
     _, report, markdown = quick_run
     tpch = [m for m in report["measurements"] if m["group"] == "tpch"]
     assert {m["case"] for m in tpch} == {f"q{n:02d}" for n in range(1, 23)}
-    assert {m["variant"] for m in tpch} == {
+    variants = {
         "%%dfsql (workbench)",
         "datafusion raw",
         "jupysql + duckdb",
         "magic-duckdb",
         "polars sql",
     }
-    ran = [m for m in tpch if m["error"] is None]
-    assert all("rows" in m["metrics"] for m in ran)
-    assert "Geometric mean of each variant's ratio" in markdown
-    assert "What each tool hands the user" in markdown
+    assert {m["variant"] for m in tpch} == variants
+    rows = {(m["case"], m["variant"]): m["metrics"].get("rows") for m in tpch}
+    for n in range(1, 23):
+        case = f"q{n:02d}"
+        assert rows[(case, "%%dfsql (workbench)")] == rows[(case, "datafusion raw")], case
+    assert sum(rows[(f"q{n:02d}", "datafusion raw")] for n in range(1, 23)) > 0
+    # The geometric means printed are those of the JSON's ratios, over the complete cases.
+    section = _section(markdown, "tpch")
+    complete = [
+        case
+        for case in {m["case"] for m in tpch}
+        if all(m["ratio"] is not None for m in tpch if m["case"] == case)
+    ]
+    for variant in variants:
+        logs = [
+            math.log(m["ratio"]) for m in tpch if m["variant"] == variant and m["case"] in complete
+        ]
+        printed = float(section.split(f"\n| {variant} | ", 1)[1].split(" |", 1)[0])
+        assert printed == pytest.approx(math.exp(statistics.fmean(logs)), abs=0.006), variant
+        assert f"\n- {variant}: " in section  # what the tool hands the user
 
 
-def test_large_reports_peak_memory_from_fresh_processes(quick_run):
+def test_large_runs_every_probe_and_each_export_writes_every_row(quick_run):
     _, report, _ = quick_run
     large = [m for m in report["measurements"] if m["group"] == "large"]
     assert {m["case"] for m in large} == {"lineitem: first preview", "lineitem: export to Parquet"}
+    assert len(large) == 8
     assert all(m["error"] is None for m in large), large
-    assert all(m["metrics"]["peak_rss_mb"] >= 0 for m in large)
+    assert all("peak_rss_mb" in m["metrics"] for m in large)
+    lineitem = datasets.tpch(0.01).row_counts["lineitem"]
     exports = [m for m in large if m["case"] == "lineitem: export to Parquet"]
-    assert len({m["metrics"]["rows"] for m in exports}) == 1
+    assert [m["metrics"]["rows"] for m in exports] == [lineitem] * 3
 
 
-def test_markdown_says_where_the_workbench_is_slower_and_its_overhead(quick_run):
+def test_the_slower_section_and_the_overhead_table_follow_the_measurements(quick_run):
     _, report, markdown = quick_run
-    assert "## Where the workbench is slower" in markdown
-    assert " peak_rss_mb |" in markdown  # the samples' metrics become columns
-    assert "## overhead" in markdown
-    assert "within target" in markdown
-    assert set(report["sections"]) == {"tpch", "large", "overhead", "plans"}
+    slower = _section(markdown, "Where the workbench is slower")
+    by_case = harness.by_case(
+        Measurement(**m)
+        for m in report["measurements"]  # the JSON is the dataclass, field for field
+    )
+    for case, variants in by_case.items():
+        subject = variants.get(next(iter(variants.values())).subject)
+        if subject is None:
+            continue
+        assert subject.median_s is not None
+        lost = any(
+            m is not subject and m.median_s is not None and m.median_s < subject.median_s
+            for m in variants.values()
+        )
+        line = f"\n- {subject.group} / {case}: {subject.variant} is "
+        assert (line in slower) == lost, line
+    overhead = _section(markdown, "overhead")
+    for case, variants in by_case.items():
+        wb = variants.get("%%dfsql (workbench)")
+        if wb is None or wb.group != "overhead":
+            continue
+        assert wb.ratio is not None
+        (row,) = [line for line in overhead.splitlines() if line.startswith(f"| {case} |")]
+        within = "yes" if wb.ratio - 1 <= 0.03 else "no"
+        assert f"| {wb.ratio - 1:+.1%} | {within} |" in row, row
 
 
-def test_plans_group_prints_render_time_and_payload_of_the_largest_plan(quick_run):
+def test_the_rust_udf_beats_the_same_function_as_a_python_udf(quick_run):
+    _, report, _ = quick_run
+    (python_udf,) = [m for m in report["measurements"] if m["variant"] == "python udf"]
+    assert python_udf["baseline"] == "rust stable_id"
+    assert python_udf["ratio"] > 2, python_udf  # 14x at 10M rows; ~10x in quick mode
+
+
+def test_the_largest_plan_renders_within_its_targets(quick_run):
     stdout, report, _ = quick_run
     plans = [m for m in report["measurements"] if m["group"] == "plans"]
     bundle = next(m for m in plans if m["variant"].startswith("plan tree bundle"))
     assert bundle["error"] is None
     assert 0 < bundle["metrics"]["payload_kb"] < 200
-    assert "the notebook bundle renders in" in stdout
+    assert bundle["median_s"] < 0.1
+    verdict = f"with a {bundle['metrics']['payload_kb']:.1f} KB payload (targets < 100 ms and < 200 KB: met)"
+    assert verdict in stdout

@@ -97,11 +97,11 @@ def browser():
         chromium.close()
 
 
-def _run_all(browser, lab, notebook: str):
+def _open(browser, lab, notebook: str, workspace: str):
+    """A page with ``notebook`` open and its kernel connected."""
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # A workspace of its own, reset: otherwise JupyterLab restores the tabs of the last page.
-    workspace = notebook.removesuffix(".ipynb")
     page.goto(f"{base}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
     page.wait_for_function(
@@ -114,6 +114,11 @@ def _run_all(browser, lab, notebook: str):
         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected'",
         timeout=60_000,
     )
+    return page
+
+
+def _run_all(browser, lab, notebook: str):
+    page = _open(browser, lab, notebook, notebook.removesuffix(".ipynb"))
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     # Every code cell has run when its prompt shows a number (not "[*]" or "[ ]").
     try:
@@ -127,6 +132,18 @@ def _run_all(browser, lab, notebook: str):
         page.screenshot(path=str(SHOTS / f"{notebook}-timeout.png"), full_page=True)
         raise
     return page
+
+
+def test_the_tour_lab_has_no_toolbar_button_from_the_bench_peers(browser, lab):
+    page = _open(browser, lab, "tour.ipynb", "toolbar")
+    toolbar = page.locator(".jp-NotebookPanel-toolbar")
+    # JupyterLab's own buttons are there, so an absent button is not a toolbar not yet drawn.
+    toolbar.locator("[data-command='notebook:run-cell-and-select-next']").wait_for()
+    # jupysql-plugin (installed with the bench extra) adds "Format SQL" to every notebook.
+    hint = "a peer's Lab extension is enabled: `python -m workbench.lab` (dev.sh runs it)"
+    assert page.locator(".format-sql-button, [data-testid='format-btn']").count() == 0, hint
+    assert page.get_by_text("Format SQL").count() == 0, hint
+    page.close()
 
 
 def test_tour_runs_in_jupyterlab_and_shows_the_preview_table(browser, lab):

@@ -1,11 +1,21 @@
-"""Packaging: environment.yml mirrors pyproject.toml, and the README keeps two set-up commands."""
+"""Packaging: environment.yml mirrors pyproject.toml, the README keeps two set-up commands,
+and the venv's JupyterLab loads the workbench's extensions only."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 
 from .conftest import REPO
+
+# What the Lab in .venv may load: JupyterLab with its own server pieces, and the widget
+# stack the plan tree needs. jupysql-plugin (from the bench extra) must not be among them.
+LAB_ENABLED = {"@jupyter-widgets/jupyterlab-manager", "anywidget", "jupyterlab_pygments"}
+SERVER_ENABLED = {"jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # conda-forge names that differ from PyPI's.
 _CONDA_NAMES = {"python-duckdb": "duckdb"}
@@ -54,3 +64,30 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     commands = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
     assert commands == ["bash scripts/dev.sh tour", "bash scripts/dev.sh test"]
     assert "bash scripts/dev.sh test" in (REPO / ".ci" / "run").read_text()
+
+
+def _jupyter(*args: str, config_dir) -> str:
+    """Output of a real ``jupyter`` command of the venv; the user's own config is left out."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir)},
+    )
+    return _ANSI.sub("", done.stdout + done.stderr)
+
+
+def test_the_venv_lab_enables_only_the_workbench_extensions(tmp_path):
+    listed = _jupyter("labextension", "list", config_dir=tmp_path)
+    lab = dict(re.findall(r"^\s+(\S+) v\S+ (enabled|disabled)", listed, re.MULTILINE))
+    assert lab.get("jupysql-plugin") == "disabled", listed  # installed by the bench extra
+    assert {name for name, state in lab.items() if state == "enabled"} == LAB_ENABLED, listed
+
+    listed = _jupyter("server", "extension", "list", config_dir=tmp_path)
+    server: dict[str, str] = {}
+    # One block per config dir, the highest priority first: the first state listed wins.
+    for name, state in re.findall(r"^ {4}(\S+) (enabled|disabled)$", listed, re.MULTILINE):
+        server.setdefault(name, state)
+    assert server.get("jupysql_plugin") == "disabled", listed
+    assert {name for name, state in server.items() if state == "enabled"} == SERVER_ENABLED, listed

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import workbench
 from workbench import datasets
 from workbench.explain import explain
 from workbench.plan_diff import assert_no_regression, diff, load_tree, regressions
@@ -32,7 +33,7 @@ def test_watcher_reports_growing_progress_and_settles(tpch_session):
 def test_short_queries_report_nothing(session):
     result = session.sql("SELECT 1")
     reports: list[Progress] = []
-    with Watcher(result, reports.append, delay_s=5):
+    with Watcher(result, reports.append):  # the default delay, as %%dfsql uses it
         result.to_pyarrow()
     assert reports == []
 
@@ -75,57 +76,131 @@ def two_q1_plans(tpch_session):
     return first, second
 
 
-def test_same_query_twice_has_the_same_shape(two_q1_plans):
+def _changes(compared) -> list[tuple[str, str, int]]:
+    return [(r.status, r.operator, r.depth) for r in compared.rows if r.status != "matched"]
+
+
+def test_identical_plans_match_operator_by_operator_and_pass_the_guard(two_q1_plans, tmp_path):
     first, second = two_q1_plans
     compared = diff(first, second)
-    assert compared.same_shape
-    assert len(compared.rows) == len(first.nodes)
-    assert all(r.rows_delta == 0 for r in compared.rows)
+    assert [(r.status, r.operator) for r in compared.rows] == [
+        ("matched", n.operator) for n in first.nodes
+    ]
+    assert [r.rows_delta for r in compared.rows] == [0] * len(first.nodes)
+    assert compared.text().count("rows +0") == len(first.nodes)
+    assert regressions(first, second) == []
     assert_no_regression(first, second)
-    assert "rows +0" in compared.text()
+    # The same through a saved metrics tree and its dict.
+    saved = tmp_path / "metrics_tree.json"
+    saved.write_text(first.to_json())
+    assert_no_regression(saved, json.loads(second.to_json()))
 
 
-def test_different_queries_mark_added_and_removed_operators(tpch_session):
+def test_a_changed_operator_is_reported_where_it_changed_and_fails_the_guard(tpch_session):
+    grouped = "SELECT o_orderstatus, count(*) FROM orders {} GROUP BY 1 ORDER BY 1"
+    a = explain(tpch_session, grouped.format(""), analyze=True)
+    b = explain(tpch_session, grouped.format("WHERE o_orderkey < 100"), analyze=True)
+    compared = diff(a, b)
+    scan_depth = len(a.nodes) - 1  # a chain: the scan is the deepest operator
+    assert a.nodes[-1].operator == "DataSourceExec"
+    # The operators above the scan still match; below them the filter is new.
+    assert [r.status for r in compared.rows[:scan_depth]] == ["matched"] * scan_depth
+    assert _changes(compared) == [
+        ("removed", "DataSourceExec", scan_depth),
+        ("added", "FilterExec", scan_depth),
+        ("added", "DataSourceExec", scan_depth + 1),
+    ]
+    assert "\n+ " + "  " * scan_depth + "FilterExec\n" in compared.text()
+    assert "<td>added</td><td style='padding-left:" in compared._repr_mimebundle_()["text/html"]
+    shape = "plan shape changed: removed DataSourceExec, added FilterExec, added DataSourceExec"
+    assert regressions(a, b) == [shape]
+    with pytest.raises(AssertionError, match=shape):
+        assert_no_regression(a, b)
+
+
+def test_a_different_root_reports_every_operator_of_both_plans(tpch_session):
     a = explain(tpch_session, "SELECT count(*) FROM orders", analyze=True)
     b = explain(
         tpch_session,
         "SELECT o_orderstatus, count(*) FROM orders GROUP BY 1 ORDER BY 1",
         analyze=True,
     )
-    compared = diff(a, b)
-    statuses = {r.status for r in compared.rows}
-    assert {"removed", "added"} <= statuses
-    html = compared._repr_mimebundle_()["text/html"]
-    assert "<td>added</td>" in html
-    problems = regressions(a, b)
-    assert problems
-    assert problems[0].startswith("plan shape changed")
-    with pytest.raises(AssertionError, match="plan shape changed"):
+    assert a.physical.operator != b.physical.operator
+    changes = _changes(diff(a, b))
+    assert [op for status, op, _ in changes if status == "removed"] == [n.operator for n in a.nodes]
+    assert [op for status, op, _ in changes if status == "added"] == [n.operator for n in b.nodes]
+    with pytest.raises(AssertionError, match="added SortPreservingMergeExec"):
         assert_no_regression(a, b)
 
 
-def test_worse_pruning_is_a_regression(tpch_session, tmp_path):
+def test_worse_pruning_is_a_regression_and_better_pruning_is_not(tpch_session, tmp_path):
     selective = explain(
         tpch_session, "SELECT count(*) FROM lineitem WHERE l_orderkey < 1000", analyze=True
     )
     broad = explain(
         tpch_session, "SELECT count(*) FROM lineitem WHERE l_orderkey < 500000", analyze=True
     )
+    scan = broad.nodes[-1]
+    before = {p.name: p for p in selective.nodes[-1].pruning}["row_groups_pruned_statistics"]
+    after = {p.name: p for p in scan.pruning}["row_groups_pruned_statistics"]
+    assert after.total == before.total
+    assert after.matched > before.matched  # the broad filter keeps more row groups
     baseline = tmp_path / "metrics_tree.json"
     baseline.write_text(selective.to_json())
-    assert load_tree(baseline).physical.operator == selective.physical.operator
     problems = regressions(load_tree(baseline), broad)
-    assert any("keeps" in p and "was" in p for p in problems), problems
-    assert_no_regression(baseline, json.loads(selective.to_json()))
+    expected = (
+        f"{scan.label}: row_groups_pruned_statistics keeps {after.matched}/{after.total}, "
+        f"was {before.matched}/{before.total}"
+    )
+    assert expected in problems
+    assert all(p.startswith(f"{scan.label}: ") and " keeps " in p for p in problems), problems
+    with pytest.raises(AssertionError, match="row_groups_pruned_statistics keeps"):
+        assert_no_regression(baseline, broad)
+    assert regressions(broad, selective) == []  # pruning more is an improvement
 
 
-def test_explain_diff_magic_compares_two_results(ipython, tpch):
+def test_a_new_spill_is_a_regression_and_a_spill_gone_is_not(tpch, tmp_path):
+    sort = "SELECT l_orderkey, l_comment FROM lineitem ORDER BY l_comment"
+    roomy = workbench.RuntimeProfile(target_partitions=2).session()
+    tight = workbench.RuntimeProfile(
+        target_partitions=2, memory_limit_bytes=100_000_000, spill_dir=str(tmp_path)
+    ).session()
+    for session in (roomy, tight):
+        tpch.register(session)
+    before = explain(roomy, sort, analyze=True)
+    after = explain(tight, sort, analyze=True)
+    assert diff(before, after).same_shape
+    (spilled,) = [n for n in after.nodes if n.spill_count]
+    assert not any(n.spill_count for n in before.nodes)
+    message = f"{spilled.label}: spills now ({spilled.spilled_bytes:,} bytes), did not before"
+    assert regressions(before, after) == [message]
+    with pytest.raises(AssertionError, match="spills now"):
+        assert_no_regression(before, after)
+    assert regressions(after, before) == []
+
+
+def test_explain_diff_magic_compares_two_results_by_name_or_run_id(ipython, tpch):
     tpch.register(ipython.user_ns["wb"])
     ipython.run_cell_magic("dfsql", "-o a", "SELECT count(*) FROM nation")
     ipython.run_cell_magic("dfsql", "-o b", "SELECT count(*) FROM nation")
-    ipython.user_ns["a"].to_pyarrow()
-    ipython.user_ns["b"].to_pyarrow()
-    compared = ipython.run_line_magic("explain", "--diff a b")
-    assert compared.same_shape
-    by_id = ipython.run_line_magic("explain", f"--diff {ipython.user_ns['a'].run.run_id} b")
-    assert by_id.same_shape
+    ipython.run_cell_magic("dfsql", "-o c", "SELECT n_name FROM nation WHERE n_nationkey < 3")
+    a, b, c = (ipython.user_ns[name] for name in "abc")
+    for result in (a, b, c):
+        result.to_pyarrow()
+    operators = [n.operator for n in a.plan().nodes]
+    for compared in (
+        ipython.run_line_magic("explain", "--diff a b"),
+        ipython.run_line_magic("explain", f"--diff {a.run.run_id} b"),
+    ):
+        assert (compared.a.run_id, compared.b.run_id) == (a.run.run_id, b.run.run_id)
+        assert [(r.status, r.operator) for r in compared.rows] == [
+            ("matched", op) for op in operators
+        ]
+        assert compared.text().startswith(
+            f"plan diff: A run {a.run.run_id} vs B run {b.run.run_id}"
+        )
+    changed = ipython.run_line_magic("explain", "--diff a c")
+    assert _changes(changed)[0] == ("removed", operators[0], 0)
+    assert [op for status, op, _ in _changes(changed) if status == "added"] == [
+        n.operator for n in c.plan().nodes
+    ]

@@ -6,6 +6,11 @@ in the session's artifact directory, and keeps the same records queryable in
 the session itself as ``wb_runs`` (the latest state of each run) and
 ``wb_artifacts``, refreshed whenever SQL names them, so ``SELECT * FROM
 wb_runs`` works in any SQL cell.
+
+Memory is bounded, the files are not: the sink keeps the latest ``keep_runs``
+runs and ``keep_artifacts`` artifact records (10,000 each by default) for the
+tables, so a kernel that runs queries for days does not grow without end,
+while ``runs.jsonl`` and ``artifacts.jsonl`` keep every event.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+from workbench.errors import ArgumentError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,6 +35,10 @@ if TYPE_CHECKING:
 
 RUNS_TABLE = "wb_runs"
 ARTIFACTS_TABLE = "wb_artifacts"
+KEEP_RUNS = 10_000
+"""Default number of runs ``wb_runs`` holds (the newest by start)."""
+KEEP_ARTIFACTS = 10_000
+"""Default number of artifact records ``wb_artifacts`` holds (the newest written)."""
 
 _RUNS_SCHEMA = pa.schema(
     [
@@ -66,16 +78,29 @@ class ArtifactRecord:
 
 
 class DiagnosticsSink:
-    """Appends run events to JSON lines and mirrors them as session tables."""
+    """Appends run events to JSON lines and mirrors the newest ones as session tables."""
 
-    def __init__(self, ctx: datafusion.SessionContext, directory: Path) -> None:
+    def __init__(
+        self,
+        ctx: datafusion.SessionContext,
+        directory: Path,
+        *,
+        keep_runs: int = KEEP_RUNS,
+        keep_artifacts: int = KEEP_ARTIFACTS,
+    ) -> None:
+        """``keep_runs``/``keep_artifacts``: how many records the tables hold (at least 1)."""
+        for name, value in (("keep_runs", keep_runs), ("keep_artifacts", keep_artifacts)):
+            if value < 1:
+                raise ArgumentError(f"DiagnosticsSink({name}={value!r}): keep at least 1")
         self.ctx = ctx
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.runs_path = directory / "runs.jsonl"
         self.artifacts_path = directory / "artifacts.jsonl"
-        self._runs: dict[str, RunRecord] = {}
-        self._artifacts: list[ArtifactRecord] = []
+        self.keep_runs = keep_runs
+        # Insertion order is start order: a run's later events update it in place.
+        self._runs: OrderedDict[str, RunRecord] = OrderedDict()
+        self._artifacts: deque[ArtifactRecord] = deque(maxlen=keep_artifacts)
         self._lock = threading.Lock()
         self._stale = True
 
@@ -86,6 +111,8 @@ class DiagnosticsSink:
             with self.runs_path.open("a") as out:
                 out.write(json.dumps(line, default=str) + "\n")
             self._runs[run.run_id] = run
+            while len(self._runs) > self.keep_runs:
+                self._runs.popitem(last=False)
             self._stale = True
 
     def artifact(self, record: ArtifactRecord) -> None:
@@ -108,10 +135,6 @@ class DiagnosticsSink:
                 created_at=dt.datetime.now(dt.UTC),
             )
         )
-
-    @property
-    def runs(self) -> list[RunRecord]:
-        return list(self._runs.values())
 
     def publish(self) -> None:
         """Refresh ``wb_runs`` and ``wb_artifacts``; done lazily, only for SQL that reads them.
