@@ -50,10 +50,36 @@ def ipython():
     return shell
 
 
-def run_python(code: str) -> str:
-    """Run ``code`` in a fresh interpreter and return its stdout (fails on error)."""
+# For code run by run_python: peak memory of *this* process from a reset point. ru_maxrss
+# is inherited from the parent on Linux, so a child's growth must be read from VmHWM after
+# resetting it (clear_refs = 5), as bench/probe.py does.
+PEAK_MEMORY = """
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as out:
+        out.write("5")
+    return _status_kib("VmRSS")
+
+def peak_since(start_kib):
+    return _status_kib("VmHWM") - start_kib
+
+def _status_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+"""
+
+
+def run_python(code: str, *, peak_memory: bool = False) -> str:
+    """Run ``code`` in a fresh interpreter and return its stdout (fails on error).
+
+    With ``peak_memory`` the code can call ``reset_peak()`` and ``peak_since(start)``
+    (KiB), from ``PEAK_MEMORY``.
+    """
+    source = (PEAK_MEMORY if peak_memory else "") + textwrap.dedent(code)
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", source],
         capture_output=True,
         text=True,
         check=False,

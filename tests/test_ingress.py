@@ -72,7 +72,7 @@ def test_template_with_unknown_name_is_a_clear_error():
 @pytest.mark.parametrize(
     ("sql", "is_query"),
     [
-        ("-- leading comment\n/* block ; */ SELECT 1", True),
+        ("-- leading comment\n/* block */ SELECT 1", True),
         ("  (SELECT 1) UNION (SELECT 2)", True),
         ("explain select 1", True),
         ("INSERT INTO t VALUES (1);", False),

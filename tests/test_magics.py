@@ -27,7 +27,7 @@ def test_usage_is_shown_with_question_mark(ipython):
     assert "{name} in the SQL binds the Python variable" in text
 
 
-def test_preview_of_a_huge_series_is_immediate_and_bound(ipython):
+def test_preview_of_a_huge_series_reads_only_its_first_batches_and_is_bound(ipython):
     started = time.perf_counter()
     returned = ipython.run_cell_magic(
         "dfsql", "-o r", "SELECT * FROM generate_series(1, 500000000)"
@@ -42,11 +42,14 @@ def test_preview_of_a_huge_series_is_immediate_and_bound(ipython):
     print(f"%%dfsql preview of 500M rows: {elapsed * 1000:.1f} ms")
 
 
-def test_preview_after_to_polars_are_the_rows_of_the_query_once(ipython):
+def test_to_polars_after_the_preview_returns_every_row_once_without_rerunning(ipython):
     ipython.run_cell_magic("dfsql", "-o r --limit 7", "SELECT * FROM generate_series(1, 300000)")
     result = ipython.user_ns["r"]
-    result.preview()
+    run_id = result.run.run_id
+    assert 7 < result.rows_read < 300000  # the cell's preview read only the head
     frame = result.to_polars()
+    assert result.run.run_id == run_id
+    assert result.rows_read == 300000  # the engine produced each row once: no second run
     assert frame.height == 300000
     assert frame["value"].n_unique() == 300000
     assert frame["value"].min() == 1

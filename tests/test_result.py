@@ -161,32 +161,32 @@ def test_cancel_keeps_the_buffered_rows(session):
 
 def test_preview_memory_does_not_grow_with_result_size():
     code = """
-        import resource, workbench
+        import workbench
         session = workbench.RuntimeProfile().session()
         session.sql("SELECT * FROM generate_series(1, 1000)").preview(10)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = reset_peak()
         results = [session.sql("SELECT * FROM generate_series(1, 500000000)") for _ in range(3)]
         for r in results:
             r.preview(20)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+        print(peak_since(before))
     """
-    grown_kib = int(run_python(code))
+    grown_kib = int(run_python(code, peak_memory=True))
     # 500M int64 rows are 4 GB; three previews of them must stay within tens of MB.
     assert grown_kib < 100 * 1024, f"peak RSS grew by {grown_kib} KiB"
 
 
 def test_write_parquet_memory_does_not_grow_with_result_size(tmp_path):
     code = f"""
-        import resource, workbench
+        import workbench
         session = workbench.RuntimeProfile().session()
         session.sql("SELECT * FROM generate_series(1, 1000)").write_parquet({str(tmp_path / "w.parquet")!r})
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = reset_peak()
         r = session.sql("SELECT value, value * 3 AS v3 FROM generate_series(1, 30000000)")
         r.preview(5)
         r.write_parquet({str(tmp_path / "big.parquet")!r})
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, r.run.rows)
+        print(peak_since(before), r.run.rows)
     """
-    grown_kib, rows = map(int, run_python(code).split())
+    grown_kib, rows = map(int, run_python(code, peak_memory=True).split())
     assert rows == 30_000_000
     # The rows are 480 MB as Arrow; streaming to disk keeps a few batches at a time.
     assert grown_kib < 150 * 1024, f"peak RSS grew by {grown_kib} KiB"
@@ -195,7 +195,9 @@ def test_write_parquet_memory_does_not_grow_with_result_size(tmp_path):
 def test_displaying_a_failed_result_shows_the_error_not_a_traceback(small_batches):
     result = small_batches.sql("SELECT 10 / (value - 3) AS x FROM generate_series(1, 5)")
     bundle = result._repr_mimebundle_()
-    assert bundle["text/plain"].startswith("SqlError: query failed while running")
+    assert bundle["text/plain"].startswith(
+        "SqlError: line 1, column 11: query failed while running"
+    )  # the caret is on the / that divided by zero
     assert "Divide by zero" in bundle["text/html"]
     assert "<pre class='wb-error'" in bundle["text/html"]
 
@@ -224,15 +226,15 @@ def test_paging_far_ahead_streams_past_rows_without_keeping_them():
 
 def test_paging_far_ahead_keeps_memory_flat():
     code = """
-        import resource, workbench
+        import workbench
         session = workbench.RuntimeProfile(target_partitions=1, max_materialize_bytes=16 << 20).session()
         session.sql("SELECT * FROM generate_series(1, 1000)").page(3, 10)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = reset_peak()
         r = session.sql("SELECT value, value * 2 AS v2 FROM generate_series(1, 60000000)")
         print(r.page(5_000_000, 10).column(0)[0].as_py())
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+        print(peak_since(before))
     """
-    first, grown_kib = map(int, run_python(code).split())
+    first, grown_kib = map(int, run_python(code, peak_memory=True).split())
     assert first == 50_000_001
     # 50M rows of two int64 columns are 800 MB; paging past them keeps the 16 MB limit.
     assert grown_kib < 120 * 1024, f"peak RSS grew by {grown_kib} KiB"

@@ -28,6 +28,7 @@ def test_profile_settings_reach_the_context(tmp_path):
     assert _setting(session, "datafusion.execution.batch_size") == "1000"
     assert _setting(session, "datafusion.catalog.information_schema") == "true"
     assert _setting(session, "datafusion.runtime.list_files_cache_limit") == "0"
+    assert _setting(session, "datafusion.runtime.temp_directory").startswith(f"{tmp_path}/")
 
 
 def test_profile_is_frozen_and_validated():
@@ -154,10 +155,16 @@ def test_a_missing_parameter_is_caught_before_any_statement_runs(session):
 
 
 @pytest.mark.parametrize(
-    "sql", ["SELECT '$usd' AS label", 'SELECT 1 AS "$total"', "SELECT 1 -- $note"]
+    ("sql", "row"),
+    [
+        ("SELECT '$usd' AS label", {"label": "$usd"}),
+        ('SELECT 1 AS "$total"', {"$total": 1}),
+        ("SELECT 1 AS one -- $note", {"one": 1}),
+        ("SELECT $$ $x {y} $$ AS body", {"body": " $x {y} "}),
+    ],
 )
-def test_dollar_words_in_literals_and_comments_are_not_placeholders(session, sql):
-    assert session.sql(sql).to_pyarrow().num_rows == 1
+def test_dollar_words_in_literals_and_comments_are_not_placeholders(session, sql, row):
+    assert session.sql(sql).to_pyarrow().to_pylist() == [row]
 
 
 def test_small_cache_limits_round_up_instead_of_disabling():

@@ -95,10 +95,6 @@ class Pruning:
     total: int
     matched: int
 
-    @property
-    def pruned(self) -> int:
-        return self.total - self.matched
-
 
 @dataclass(frozen=True)
 class PhysicalNode:
