@@ -25,10 +25,7 @@ if TYPE_CHECKING:
 
 CORPUS = Path(__file__).parent / "fixtures" / "broken_sql.txt"
 PLACED_RIGHT_TARGET = 0.9
-_EXPECTED = re.compile(r"=> (?:(?P<line>\d+):(?P<column>\d+)|none)(?: pending:(?P<pending>\w+))?")
-_PENDING = {
-    "params": "the session refuses an unbound placeholder itself: a ParameterError, no location",
-}
+_EXPECTED = re.compile(r"=> (?:(?P<line>\d+):(?P<column>\d+)|none)")
 
 Position = tuple[int, int] | None
 
@@ -40,7 +37,6 @@ class Case:
     name: str
     sql: str
     expected: Position
-    pending: str | None
 
 
 def _load_cases() -> list[Case]:
@@ -56,7 +52,7 @@ def _load_cases() -> list[Case]:
         assert found, f"{header}: bad expectation line {expectation!r}"
         expected = (int(found["line"]), int(found["column"])) if found["line"] else None
         name = header.removeprefix("# ").split(":")[0]
-        cases.append(Case(name, "\n".join(sql), expected, found["pending"]))
+        cases.append(Case(name, "\n".join(sql), expected))
     return cases
 
 
@@ -94,22 +90,14 @@ def _fresh_session(tpch: TpchData) -> workbench.Session:
     return session
 
 
-def _end_to_end_param(case: Case) -> object:
-    if case.pending is None:
-        return pytest.param(case, id=case.name)
-    waits = pytest.mark.xfail(strict=True, reason=_PENDING[case.pending])
-    return pytest.param(case, id=case.name, marks=waits)
-
-
 def test_corpus_is_well_formed():
-    """Case names are unique and every pending tag is a known wiring."""
+    """Case names are unique and the corpus is not trivially small."""
     names = [case.name for case in CASES]
     assert len(names) == len(set(names))
-    assert {case.pending for case in CASES} <= {None, *_PENDING}
     assert len(CASES) >= 70
 
 
-@pytest.mark.parametrize("case", [_end_to_end_param(case) for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES])
 def test_session_error_points_at_the_token(tpch_session, case):
     """The error a notebook sees carries the corpus's (line, column) and a caret under it."""
     got, error = _end_to_end(tpch_session, case.sql)
@@ -130,9 +118,8 @@ def test_corpus_placed_right_ratio(tpch):
     """At least 90% of the corpus is placed right, end to end and at the locator."""
     end_to_end = [_end_to_end(_fresh_session(tpch), c.sql)[0] == c.expected for c in CASES]
     locator = [_by_locator(_fresh_session(tpch), c.sql) == c.expected for c in CASES]
-    pending = sum(case.pending is not None for case in CASES)
     report = (
-        f"placed right: end to end {sum(end_to_end)}/{len(CASES)} ({pending} pending), "
+        f"placed right: end to end {sum(end_to_end)}/{len(CASES)}, "
         f"locator {sum(locator)}/{len(CASES)}"
     )
     print(report)  # the ratio is the point of this test; pytest -s shows it

@@ -1,41 +1,11 @@
-"""SQL ingress: statement splitting, {name} templates, error positions."""
+"""SQL ingress: statement splitting and {name} templates (error positions: test_error_locations)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from workbench.errors import ParameterError, SqlError
+from workbench.errors import ParameterError
 from workbench.ingress import bind_template, split_statements
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _location_cases() -> list[tuple[str, tuple[int, int] | None]]:
-    cases = []
-    blocks = (FIXTURES / "error_locations.txt").read_text().split("\n\n")
-    for block in blocks:
-        lines = [line for line in block.splitlines() if not line.startswith("#")]
-        if not lines:
-            continue
-        *sql, expected = lines
-        where = expected.removeprefix("=> ").strip()
-        line, _, column = where.partition(":")
-        cases.append(("\n".join(sql), None if where == "none" else (int(line), int(column))))
-    return cases
-
-
-@pytest.mark.parametrize(("sql", "position"), _location_cases())
-def test_errors_point_at_the_offending_token(session, sql, position):
-    with pytest.raises(SqlError) as info:
-        session.sql(sql)
-    location = info.value.location
-    got = (location.line, location.column) if location is not None else None
-    assert got == position
-    if position is not None:
-        caret_line = info.value.caret().splitlines()[-1]
-        assert caret_line.index("^") - 2 == position[1] - 1
 
 
 def test_semicolons_in_strings_and_comments_do_not_split():

@@ -102,7 +102,7 @@ def test_parameters_are_bound_not_spliced(session):
 
 
 def test_missing_parameter_names_the_placeholder_and_position(session):
-    with pytest.raises(ParameterError, match=r"\$limit \(line 2, column 23\) has no value"):
+    with pytest.raises(ParameterError, match=r"line 2, column 23: parameter \$limit has no value"):
         session.sql("SELECT 1\nFROM (SELECT 1) WHERE $limit > 0")
 
 

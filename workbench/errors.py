@@ -22,10 +22,6 @@ class ExtensionError(WorkbenchError):
     """The Rust extension is missing, or was built for another DataFusion major."""
 
 
-class ParameterError(WorkbenchError):
-    """A SQL parameter could not be bound (missing name, unsupported value)."""
-
-
 class ResultTooLargeError(WorkbenchError):
     """Materialising a result would pass the profile's size limit."""
 
@@ -70,7 +66,7 @@ class SqlError(WorkbenchError):
         self,
         message: str,
         *,
-        sql: str,
+        sql: str = "",
         location: SqlLocation | None = None,
         statement: int | None = None,
         ran: str | None = None,
@@ -109,3 +105,11 @@ class SqlError(WorkbenchError):
 
 class ReadOnlyError(SqlError):
     """A read-only session refused DDL, DML or a SET statement."""
+
+
+class ParameterError(SqlError):
+    """A SQL parameter could not be bound (missing name, unsupported value).
+
+    A placeholder without a value carries its position (``location``) like any
+    SQL error; a value that cannot be bound has none.
+    """

@@ -328,7 +328,7 @@ class Session:
         queries = [s for s in statements if s.is_query]
         target = queries[-1] if queries else statements[-1]
         for statement in statements:  # all of them first: a bad one must not follow a DML
-            self._check_placeholders(statement, bound)
+            self._check_placeholders(statement, bound, query)
         cell = _Cell(
             query, statements, target, bound, self._plan_options if plan_only else self._options
         )
@@ -500,17 +500,24 @@ class Session:
         return next(reversed(self._runs), None)
 
     @staticmethod
-    def _check_placeholders(statement: Statement, bound: Mapping[str, Any]) -> None:
+    def _check_placeholders(statement: Statement, bound: Mapping[str, Any], cell: str) -> None:
         missing = missing_placeholders(statement.text, bound)
-        if missing:
-            name, line, column = missing[0]
-            line, column = statement.cell_position(line, column)
+        if not missing:
+            return
+        name, line, column = missing[0]
+        line, column = statement.cell_position(line, column)
+        if name.isdigit():
             msg = (
-                f"parameter ${name} (line {line}, column {column}) has no value; pass "
-                f"params={{'{name}': ...}} (in %%dfsql: write {{{name}}} with a Python "
-                f"variable {name}, or --params)"
+                f"positional parameter ${name} has no value: the workbench binds parameters by "
+                "name; write $name and pass params={'name': ...} (in %%dfsql: {name} binds "
+                "the Python variable name)"
             )
-            raise ParameterError(msg)
+        else:
+            msg = (
+                f"parameter ${name} has no value; pass params={{'{name}': ...}} (in %%dfsql: "
+                f"write {{{name}}} with a Python variable {name}, or --params)"
+            )
+        raise ParameterError(msg, sql=cell, location=SqlLocation(line, column, len(name) + 1))
 
     def _error(
         self,
