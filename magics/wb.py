@@ -53,7 +53,7 @@ class WbMagics(Magics):
         if command == "replay" and len(args) == 1:
             report = artifacts.replay(args[0], session)
             for run in report.runs:
-                print(f"{run.run_id}: {run.rows} rows, result hash matches: {run.matches}")
+                print(run.describe())
             return report
         if command == "runs" and not args:
             result: Result = session.sql(

@@ -24,9 +24,7 @@ SERIES = (
 )
 EXPORT = """\
 import json
-every_run = " ".join(
-    wb.sql("SELECT run_id FROM wb_runs ORDER BY started_at").to_pyarrow()["run_id"].to_pylist()
-)
+every_run = " ".join(wb.run_ids())
 all_runs_bundle = %wb export {every_run} {bundle_dir}
 print("EXPORTED", json.dumps(every_run.split()))
 """

@@ -219,11 +219,9 @@ def test_a_collector_that_never_answers_adds_no_latency_to_a_cell():
 def test_otel_environment_variables_configure_the_otlp_target_and_exit_flushes_its_spans():
     code = """
         import workbench
-        from workbench import telemetry
 
-        result = workbench.RuntimeProfile().session().sql("SELECT 41 + 1 AS answer", label="env")
-        result.to_pyarrow()
-        telemetry.export_run("otlp", result.run, result.plan())
+        session = workbench.RuntimeProfile(telemetry="otlp").session()
+        session.sql("SELECT 41 + 1 AS answer", label="env").to_pyarrow()
         # no flush: the spans leave when the interpreter exits
     """
     with _Receiver() as receiver:

@@ -495,6 +495,12 @@ class Session:
         analyzed = record.status == RunStatus.FINISHED
         return plans.capture(df, analyzed=analyzed, sql=record.sql, run_id=run_id)
 
+    def run_ids(self) -> list[str]:
+        """Ids of the runs this session recorded (as ``wb_runs`` lists them), oldest first."""
+        self.diagnostics.publish()
+        rows = self.ctx.sql("SELECT run_id FROM wb_runs ORDER BY started_at").to_pydict()
+        return [str(run_id) for run_id in rows["run_id"]]
+
     @property
     def last_run_id(self) -> str | None:
         return next(reversed(self._runs), None)
