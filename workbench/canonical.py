@@ -4,15 +4,27 @@ The Rust UDFs ``stable_id`` and ``prefixed_hash64`` (``rust/src/canonical.rs``)
 hash this encoding; this module computes the same ids in pure Python so the
 algorithm is documented in executable form, checked against the extension in
 the tests, and usable where the extension is not (the UDF benchmark uses it as
-the "equivalent Python UDF").
+the "equivalent Python UDF"). ``docs/canonical-encoding.md`` is the
+specification and ``tests/fixtures/canonical_v1.json`` pins it.
 
 Encoding of one value: a type-family tag byte, then a payload
 (big-endian throughout)::
 
     NULL 0x00 | bool 0x01 b | int 0x02 i128 | float 0x03 f64 bits (-0.0 -> 0.0,
     NaN -> 0x7ff8000000000000) | string 0x04 u64 len + UTF-8 | binary 0x05
-    u64 len + bytes | decimal 0x06 i8 scale + i128 unscaled (trailing zeros
-    stripped) | date 0x07 i64 days | timestamp 0x08 i128 ns since epoch (UTC)
+    u64 len + bytes | decimal 0x06 i8 scale + i128 unscaled (negative scale
+    multiplied out to 0, trailing zeros stripped while scale > 0, zero at
+    scale 0) | date 0x07 i64 days | timestamp 0x08 i128 ns since epoch (UTC) |
+    time of day 0x09 i128 ns since midnight | duration 0x0A i128 ns |
+    list 0x0B u64 count + elements | struct 0x0C u64 count + per field, sorted
+    by name: u64 len + UTF-8 name + value
+
+Values are either Python values (``None``, ``bool``, ``int``, ``float``,
+``str``, ``bytes``, ``Decimal``, ``date``, ``datetime`` (naive is UTC),
+``time``, ``timedelta``, ``list``/``tuple``, ``dict`` with ``str`` keys as a
+struct) or ``pyarrow`` scalars, which are encoded by their Arrow type: exact
+to the nanosecond, and the way to name a type the Python value does not
+carry (a Duration, a Time64). A type without an encoding is a ``TypeError``.
 
 ``stable_id(*v)`` = first 16 bytes, hex, of
 SHA-256(b"workbench.stable_id.v1\\0" + enc(v1) + enc(v2) + ...).
@@ -29,13 +41,19 @@ import math
 import struct
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 STABLE_ID_DOMAIN = b"workbench.stable_id.v1\0"
 HASH64_DOMAIN = b"workbench.hash64.v1\0"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CANONICAL_NAN = 0x7FF8000000000000
+_MAX_DECIMAL_DIGITS = 38
+_NANOS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_MILLIS_PER_DAY = 86_400_000
+_NULL = b"\x00"
 
 
 def _float_bits(value: float) -> int:
@@ -50,14 +68,30 @@ def _with_length(tag: bytes, raw: bytes) -> bytes:
     return tag + len(raw).to_bytes(8, "big") + raw
 
 
+def _i128(tag: bytes, value: int) -> bytes:
+    return tag + value.to_bytes(16, "big", signed=True)
+
+
 def _encode_timestamp(value: dt.datetime) -> bytes:
     delta = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)) - _EPOCH
-    nanos = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
-    return b"\x08" + nanos.to_bytes(16, "big", signed=True)
+    return _i128(b"\x08", _timedelta_nanos(delta))
+
+
+def _timedelta_nanos(value: dt.timedelta) -> int:
+    return (value.days * 86_400 + value.seconds) * 10**9 + value.microseconds * 1_000
+
+
+def _encode_time(value: dt.time) -> bytes:
+    seconds = value.hour * 3_600 + value.minute * 60 + value.second
+    return _i128(b"\x09", seconds * 10**9 + value.microsecond * 1_000)
 
 
 def _encode_date(value: dt.date) -> bytes:
-    return b"\x07" + (value - dt.date(1970, 1, 1)).days.to_bytes(8, "big", signed=True)
+    return _encode_days((value - dt.date(1970, 1, 1)).days)
+
+
+def _encode_days(days: int) -> bytes:
+    return b"\x07" + days.to_bytes(8, "big", signed=True)
 
 
 def _encode_decimal(value: decimal.Decimal) -> bytes:
@@ -75,31 +109,135 @@ def _encode_decimal(value: decimal.Decimal) -> bytes:
         scale -= 1
     if unscaled == 0:
         scale = 0
+    if len(str(abs(unscaled))) > _MAX_DECIMAL_DIGITS:
+        msg = f"no canonical encoding for the decimal {value}: more than 38 digits at scale 0"
+        raise TypeError(msg)
     return (
         b"\x06" + scale.to_bytes(1, "big", signed=True) + unscaled.to_bytes(16, "big", signed=True)
     )
 
 
+def _encode_list(items: Iterable[object]) -> bytes:
+    encoded = [encode(item) for item in items]
+    return b"\x0b" + len(encoded).to_bytes(8, "big") + b"".join(encoded)
+
+
+def _encode_struct(fields: Iterable[tuple[str, object]]) -> bytes:
+    # Sorting str by code point is sorting UTF-8 bytes: the Rust side sorts bytes.
+    ordered = sorted(fields, key=lambda field: field[0])
+    parts = [_with_length(b"", name.encode()) + encode(value) for name, value in ordered]
+    return b"\x0c" + len(parts).to_bytes(8, "big") + b"".join(parts)
+
+
+def _encode_dict(value: dict[Any, Any]) -> bytes:
+    if not all(isinstance(key, str) for key in value):
+        msg = "no canonical encoding for a dict with keys that are not str (a struct's names)"
+        raise TypeError(msg)
+    return _encode_struct(value.items())
+
+
 # Order matters: bool is an int, datetime is a date.
 _ENCODERS: tuple[tuple[type | tuple[type, ...], Callable[[Any], bytes]], ...] = (
     (bool, lambda v: b"\x01" + (b"\x01" if v else b"\x00")),
-    (int, lambda v: b"\x02" + v.to_bytes(16, "big", signed=True)),
+    (int, lambda v: _i128(b"\x02", v)),
     (float, lambda v: b"\x03" + _float_bits(v).to_bytes(8, "big")),
     (str, lambda v: _with_length(b"\x04", v.encode())),
     ((bytes, bytearray, memoryview), lambda v: _with_length(b"\x05", bytes(v))),
     (decimal.Decimal, _encode_decimal),
     (dt.datetime, _encode_timestamp),
     (dt.date, _encode_date),
+    (dt.time, _encode_time),
+    (dt.timedelta, lambda v: _i128(b"\x0a", _timedelta_nanos(v))),
+    ((list, tuple), _encode_list),
+    (dict, _encode_dict),
 )
 
 
+def _is_list(kind: pa.DataType) -> bool:
+    return any(
+        is_kind(kind)
+        for is_kind in (
+            pa.types.is_list,
+            pa.types.is_large_list,
+            pa.types.is_list_view,
+            pa.types.is_large_list_view,
+            pa.types.is_fixed_size_list,
+        )
+    )
+
+
+def _is_decimal_that_fits(kind: pa.DataType) -> bool:
+    # Decimal256, or a negative scale wide enough to pass 38 digits at scale 0, has none.
+    return (
+        pa.types.is_decimal(kind)
+        and not pa.types.is_decimal256(kind)
+        and kind.precision - kind.scale <= _MAX_DECIMAL_DIGITS
+    )
+
+
+def _has_python_value(kind: pa.DataType) -> bool:
+    """Whether ``as_py()`` loses nothing the encoding needs for this type."""
+    return _is_decimal_that_fits(kind) or any(
+        is_kind(kind)
+        for is_kind in (
+            pa.types.is_null,
+            pa.types.is_boolean,
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_string_view,
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_binary_view,
+            pa.types.is_fixed_size_binary,
+        )
+    )
+
+
+def _nanos(tag: bytes) -> Callable[[Any], bytes]:
+    return lambda scalar: _i128(tag, scalar.value * _NANOS[scalar.type.unit])
+
+
+# Valid (non-NULL) scalars of types whose Python value would lose something, then the rest.
+_SCALAR_ENCODERS: tuple[tuple[Callable[[pa.DataType], bool], Callable[[Any], bytes]], ...] = (
+    (pa.types.is_date32, lambda s: _encode_days(s.value)),
+    (pa.types.is_date64, lambda s: _encode_days(s.value // _MILLIS_PER_DAY)),
+    (pa.types.is_timestamp, _nanos(b"\x08")),
+    (pa.types.is_time, _nanos(b"\x09")),
+    (pa.types.is_duration, _nanos(b"\x0a")),
+    (_is_list, lambda s: _encode_list(s.values)),
+    (
+        pa.types.is_struct,
+        lambda s: _encode_struct((s.type.field(i).name, s[i]) for i in range(s.type.num_fields)),
+    ),
+    (_has_python_value, lambda s: encode(s.as_py())),
+)
+
+
+def _encode_scalar(scalar: pa.Scalar) -> bytes:
+    """Canonical bytes of an Arrow scalar, by its type (see the module docs)."""
+    kind = scalar.type
+    if pa.types.is_dictionary(kind) or pa.types.is_run_end_encoded(kind):
+        return _encode_scalar(scalar.value) if scalar.is_valid else _NULL
+    if not scalar.is_valid:
+        return _NULL
+    for is_kind, encoder in _SCALAR_ENCODERS:
+        if is_kind(kind):
+            return encoder(scalar)
+    msg = f"no canonical encoding for the Arrow type {kind}; cast it to a string first"
+    raise TypeError(msg)
+
+
 def encode(value: object) -> bytes:
-    """Canonical bytes of one Python value, as the UDFs encode the SQL value."""
+    """Canonical bytes of one value, as the UDFs encode the SQL value."""
     if value is None:
-        return b"\x00"
+        return _NULL
     for kind, encoder in _ENCODERS:
         if isinstance(value, kind):
             return encoder(value)
+    if isinstance(value, pa.Scalar):
+        return _encode_scalar(value)
     msg = f"no canonical encoding for {type(value).__name__}; convert it to str first"
     raise TypeError(msg)
 

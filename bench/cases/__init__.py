@@ -4,6 +4,13 @@ A module may also expose ``summary(measurements, *, quick) -> str``: Markdown th
 report prints under the group's heading (geometric means, what each tool returns).
 """
 
-from bench.cases import large, overhead, plans, tpch, udf
+from bench.cases import hashing, large, overhead, plans, tpch, udf
 
-MODULES = {"large": large, "overhead": overhead, "plans": plans, "tpch": tpch, "udf": udf}
+MODULES = {
+    "hashing": hashing,
+    "large": large,
+    "overhead": overhead,
+    "plans": plans,
+    "tpch": tpch,
+    "udf": udf,
+}

@@ -4,10 +4,16 @@
 //! capsule. The ABI is only stable within one DataFusion major version, so the
 //! module exports the major it was built against (`DATAFUSION_MAJOR`) and the
 //! Python side refuses to register anything on a mismatch.
+//!
+//! `content_hash` (`hashing.rs`) is a plain function, not an FFI component: it
+//! reads an Arrow C stream, which is stable across DataFusion versions.
 
 use pyo3::prelude::*;
 
 pub mod canonical;
+#[cfg(test)]
+mod canonical_golden;
+pub mod hashing;
 pub mod udf;
 
 /// Names of the scalar UDFs this build provides, in registration order.
@@ -20,5 +26,6 @@ fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SCALAR_UDFS", SCALAR_UDFS.to_vec())?;
     m.add_class::<udf::stable_id::StableId>()?;
     m.add_class::<udf::prefixed_hash64::PrefixedHash64>()?;
+    m.add_function(wrap_pyfunction!(hashing::content_hash, m)?)?;
     Ok(())
 }

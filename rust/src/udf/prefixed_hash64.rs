@@ -17,7 +17,7 @@ use pyo3::types::PyCapsule;
 use pyo3::{Bound, PyResult, Python, pyclass, pymethods};
 
 use super::{digest, push_hex};
-use crate::canonical::{Encoder, check_supported};
+use crate::canonical::{Encoder, Unsupported, check_supported};
 
 pub const NAME: &str = "prefixed_hash64";
 const DOMAIN: &[u8] = b"workbench.hash64.v1\0";
@@ -40,7 +40,7 @@ impl Default for PrefixedHash64Udf {
 pub fn prefixed_hashes(prefixes: &ArrayRef, values: &ArrayRef, rows: usize) -> Result<ArrayRef> {
     let prefixes = cast(prefixes, &DataType::Utf8)?;
     let prefixes = prefixes.as_string::<i32>();
-    let encoder = Encoder::new(values)?;
+    let encoder = Encoder::new(values, Unsupported::Refuse)?;
     let mut builder = StringBuilder::with_capacity(rows, rows * (HASH_BYTES * 2 + 8));
     let mut encoding = Vec::with_capacity(32);
     let mut text = String::with_capacity(64);

@@ -14,7 +14,7 @@ use pyo3::types::PyCapsule;
 use pyo3::{Bound, PyResult, Python, pyclass, pymethods};
 
 use super::{digest, push_hex};
-use crate::canonical::{Encoder, check_supported};
+use crate::canonical::{Encoder, Unsupported, check_supported};
 
 pub const NAME: &str = "stable_id";
 const DOMAIN: &[u8] = b"workbench.stable_id.v1\0";
@@ -37,7 +37,7 @@ impl Default for StableIdUdf {
 pub fn stable_ids(columns: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     let encoders = columns
         .iter()
-        .map(Encoder::new)
+        .map(|column| Encoder::new(column, Unsupported::Refuse))
         .collect::<Result<Vec<_>>>()?;
     let mut builder = StringBuilder::with_capacity(rows, rows * ID_BYTES * 2);
     let mut encoding = Vec::with_capacity(64);
