@@ -461,6 +461,16 @@ def test_a_malformed_manifest_is_a_clear_error(nation, damage, message):
         artifacts.replay(bundle, session)
 
 
+def test_a_bundle_hashed_with_another_algorithm_is_refused(nation):
+    session, _, bundle = nation
+    manifest = _manifest(bundle)
+    assert manifest["content_hash"] == "workbench.content.v1"
+    manifest["content_hash"] = "json-rows"  # what bundles of the first release would say
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="computed with 'json-rows'"):
+        artifacts.replay(bundle, session)
+
+
 def test_a_directory_without_a_manifest_is_not_a_bundle(tmp_path, session):
     with pytest.raises(ArtifactError, match="is not a bundle"):
         artifacts.replay(tmp_path, session)

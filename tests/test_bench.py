@@ -22,7 +22,7 @@ from workbench import datasets
 
 from .conftest import REPO, run_python
 
-GROUPS = {"udf", "tpch", "large", "overhead", "plans"}
+GROUPS = {"udf", "tpch", "large", "overhead", "plans", "hashing"}
 
 
 # -- the harness, on declared variants ----------------------------------------------

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from workbench import hashing
 from workbench.diagnostics import ARTIFACTS_TABLE, RUNS_TABLE
 from workbench.errors import WorkbenchError
 from workbench.hashing import ContentHash, content_hash
@@ -519,6 +520,7 @@ def export(session: Session, run_ids: Iterable[str], directory: str | Path) -> P
     partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "content_hash": hashing.ALGORITHM,
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "versions": versions(),
         "runs": [],
@@ -671,6 +673,16 @@ def _check_version(manifest: dict[str, Any], where: str) -> None:
     raise ArtifactError(msg)
 
 
+def _check_algorithm(manifest: dict[str, Any], where: str) -> None:
+    algorithm = manifest.get("content_hash")
+    if algorithm != hashing.ALGORITHM:
+        msg = (
+            f"{where}: result hashes were computed with {algorithm!r}, this workbench computes "
+            f"{hashing.ALGORITHM!r}; export the runs again with this workbench"
+        )
+        raise ArtifactError(msg)
+
+
 def _read_manifest(root: Path) -> tuple[str, dict[str, Any]]:
     path = _member(root, MANIFEST, str(root))
     if not path.is_file():
@@ -707,6 +719,7 @@ def _open(bundle: str | Path) -> tuple[Path, list[_BundledRun], dict[str, bytes]
     root = Path(bundle).resolve()
     where, manifest = _read_manifest(root)
     _check_version(manifest, where)
+    _check_algorithm(manifest, where)
     files = _key(manifest, "files", dict, where)
     for name, digest in files.items():
         _expect(digest, str, f"{where}: files[{name!r}]")

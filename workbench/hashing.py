@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
+ALGORITHM = "workbench.content.v1"
+"""Name of the content-hash algorithm above; bundles record it and replay checks it."""
+
+
 @runtime_checkable
 class ArrowStream(Protocol):
     """Anything that exports an Arrow C stream (the Arrow PyCapsule protocol)."""
