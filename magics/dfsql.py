@@ -10,7 +10,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from magics.flags import Flag, Takes, documented, parse
 from magics.holder import SessionHolder
 from magics.progress import ProgressView
-from workbench.errors import ParameterError, QueryCancelledError
+from workbench.errors import ParameterError, QueryCancelledError, UsageError
 from workbench.ingress import bind_template
 from workbench.progress import Watcher
 
@@ -74,8 +74,15 @@ class WorkbenchMagics(Magics):
         """
         args, _ = parse(line, FLAGS, magic="%%dfsql")
         sql, params = bind_template(cell, self._ns)
+        if args["out"] is not None and not args["out"].isidentifier():
+            msg = f"-o/--out takes a Python variable name, not {args['out']!r}"
+            raise UsageError(msg)
         if args["params"]:
-            extra = eval(args["params"], self._ns)  # noqa: S307  (the user's own notebook expression)
+            try:
+                extra = eval(args["params"], self._ns)  # noqa: S307  (the user's own notebook expression)
+            except Exception as exc:  # noqa: BLE001  (any error of the user's expression)
+                msg = f"--params {args['params']}: {type(exc).__name__}: {exc}"
+                raise UsageError(msg) from None
             if not isinstance(extra, Mapping):
                 msg = f"--params {args['params']} is a {type(extra).__name__}; pass a dict"
                 raise ParameterError(msg)

@@ -157,6 +157,7 @@ def parse(
     """
     by_name = {f.name: f for f in flags} | {f.short: f for f in flags if f.short}
     values: dict[str, Any] = {f.key: (False if f.takes == Takes.NOTHING else None) for f in flags}
+    seen: set[str] = set()
     at = _skip_space(line, 0)
     while at < len(line):
         word, end = _word(line, at)
@@ -168,6 +169,9 @@ def parse(
                 raise UsageError(msg)
             break
         flag = by_name[word]
+        if flag.key in seen:
+            raise UsageError(f"{magic}: {flag.name} is given twice; give it once")
+        seen.add(flag.key)
         if flag.takes == Takes.NOTHING:
             values[flag.key] = True
         else:

@@ -78,7 +78,7 @@ def test_a_later_failure_says_which_statements_ran(session):
         )
     message = str(info.value)
     assert info.value.statement == 3
-    assert "statements 1, 2 of the cell ran before it" in message
+    assert "statements 1, 2 of the cell ran; their changes stay" in message
     assert _count(session.sql("SELECT count(*) FROM t")) == 2
 
 
@@ -89,17 +89,6 @@ def test_a_read_only_session_refuses_a_cell_with_a_write_before_running_anything
         session.sql("SELECT count(*) FROM t; INSERT INTO t VALUES (2)")
     assert info.value.statement == 2
     assert _count(session.sql("SELECT count(*) FROM t")) == 1
-
-
-def test_each_statement_runs_once_in_order(session):
-    session.sql("CREATE TABLE log (step BIGINT)")
-    session.sql(
-        "INSERT INTO log VALUES (1); SELECT * FROM log; INSERT INTO log VALUES (2); SELECT 1"
-    ).to_pyarrow()
-    assert session.sql("SELECT step FROM log ORDER BY step").to_pyarrow().column(0).to_pylist() == [
-        1,
-        2,
-    ]
 
 
 def test_an_open_stream_keeps_its_file_list_and_fails_when_a_listed_file_is_deleted(tmp_path):
@@ -115,3 +104,57 @@ def test_an_open_stream_keeps_its_file_list_and_fails_when_a_listed_file_is_dele
     (folder / "a.parquet").unlink()
     with pytest.raises(SqlError, match=r"failed while running.*a\.parquet"):
         result.to_pyarrow()
+
+
+def test_explain_analyze_of_an_insert_is_the_insert_and_runs_at_its_place(session):
+    session.sql("CREATE TABLE t (a BIGINT)")
+    result = session.sql("EXPLAIN ANALYZE INSERT INTO t VALUES (1); SELECT count(*) AS n FROM t")
+    assert _count(result) == 1
+    lone = session.sql("explain analyze insert into t values (2)")
+    assert _count(session.sql("SELECT count(*) FROM t")) == 2  # ran before anything read it
+    assert lone.run.status == workbench.RunStatus.FINISHED
+
+
+def test_desc_is_a_query_and_does_not_turn_off_the_preflight(session):
+    session.sql("CREATE TABLE t AS VALUES (1)")
+    with pytest.raises(SqlError, match="no statement of the cell ran"):
+        session.sql("DESC t; DROP TABLE t; SELECT nosuch FROM t2")
+    assert "t" in session.tables()
+
+
+@pytest.mark.parametrize("name", ['"a.b"', '"MixedCase"', '"s p a c e"'])
+def test_a_quoted_table_created_in_the_cell_can_be_read_by_a_later_statement(session, name):
+    result = session.sql(f"CREATE TABLE {name} AS SELECT 1 AS x; SELECT * FROM {name}")
+    assert result.to_pyarrow().to_pylist() == [{"x": 1}]
+
+
+def test_a_result_that_fails_while_streaming_says_which_statements_ran(session):
+    session.sql("CREATE TABLE t (a VARCHAR)")
+    result = session.sql("INSERT INTO t VALUES ('x'); SELECT CAST(a AS INT) FROM t")
+    with pytest.raises(SqlError) as info:
+        result.to_pyarrow()
+    assert info.value.statement == 2
+    assert "statement 1 of the cell ran; its changes stay" in str(info.value)
+    assert _count(session.sql("SELECT count(*) FROM t")) == 1
+
+
+def test_a_dml_result_leaves_no_stray_table_and_keeps_its_executed_plan(session):
+    session.sql("CREATE TABLE t (a BIGINT)")
+    before = session.tables()
+    inserted = session.sql("INSERT INTO t SELECT value FROM generate_series(1, 1000)")
+    assert inserted.to_pyarrow().column(0).to_pylist() == [1000]
+    assert session.tables() == before
+    tree = session.plan(inserted.run.run_id)
+    assert tree.physical.operator == "DataSinkExec"
+    assert any(node.output_rows == 1000 for node in tree.physical.walk())
+
+
+def test_each_statement_runs_once_in_order_and_sees_only_the_ones_before(session):
+    session.sql("CREATE TABLE log (step BIGINT)")
+    seen = session.sql(
+        "INSERT INTO log VALUES (1); SELECT max(step) AS top, count(*) AS n FROM log; "
+        "INSERT INTO log VALUES (2)"
+    )
+    assert seen.to_pyarrow().to_pylist() == [{"top": 1, "n": 1}]
+    steps = session.sql("SELECT step FROM log").to_pyarrow().column(0).to_pylist()
+    assert sorted(steps) == [1, 2]

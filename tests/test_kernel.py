@@ -91,7 +91,7 @@ def test_a_long_cell_shows_live_progress_that_settles(kernel, tpch):
     assert updates[-1]["content"]["data"]["text/plain"].startswith("done: ")
 
 
-def test_interrupting_ddl_gives_the_same_short_message_and_creates_nothing(kernel):
+def test_interrupting_ddl_is_a_short_query_cancelled_error_and_creates_nothing(kernel):
     manager, client = kernel
     reply, _ = _run(client, "%load_ext workbench")
     assert reply["status"] == "ok"

@@ -183,17 +183,18 @@ def test_explain_analyze_verbose_runs_each_statement_of_a_cell_once(ipython):
         "explain",
         "--analyze --verbose",
         "INSERT INTO explained_log VALUES (1);\n"
-        "SELECT count(*) AS n FROM explained_log;\n"
+        "SELECT step FROM explained_log WHERE step > 0;\n"
         "INSERT INTO explained_log VALUES (2)",
     )
-    steps = session.sql("SELECT step FROM explained_log ORDER BY step").to_pyarrow()
-    assert steps.column(0).to_pylist() == [1, 2]
+    steps = session.sql("SELECT step FROM explained_log").to_pyarrow().column(0).to_pylist()
+    assert sorted(steps) == [1, 2]  # each INSERT ran exactly once
     assert tree.analyzed
-    root = tree.physical
-    assert root.output_rows == 1  # the count(*) query, not an INSERT
+    # The explained query ran after the first INSERT and before the second: it saw one row.
+    assert tree.physical.output_rows == 1
     assert tree.verbose is not None
-    assert "explained_log" in tree.verbose
     assert "initial_logical_plan" in tree.verbose
+    assert "TableScan: explained_log" in tree.verbose
+    assert "Dml" not in tree.verbose  # the verbose text is the query's, not an INSERT's
 
 
 def test_wb_profile_starts_a_configured_session_for_every_magic(ipython):
@@ -238,3 +239,21 @@ def test_the_profile_environment_variable_configures_load_ext():
         print(profile.read_only, profile.target_partitions)
     """
     assert run_python(code).split()[-2:] == ["True", "3"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--params {'x': nosuchname}", "--params {'x': nosuchname}: NameError"),
+        ("--params {'x':", "unclosed bracket"),
+        ("-o 1bad", "takes a Python variable name"),
+        ("--label a --label b", "--label is given twice"),
+    ],
+)
+def test_bad_flag_values_are_usage_errors_not_tracebacks(ipython, line, message):
+    with capture_output() as captured:
+        outcome = ipython.run_cell(f"%%dfsql {line}\nSELECT 1")
+    assert isinstance(outcome.error_in_exec, workbench.errors.UsageError)
+    shown = captured.stdout + captured.stderr
+    assert message in shown
+    assert "Traceback" not in shown

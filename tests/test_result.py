@@ -83,7 +83,7 @@ def test_to_pyarrow_after_a_full_stream_refuses_instead_of_returning_the_head(sm
     result.preview(5)
     assert sum(b.num_rows for b in result) == 5000
     assert result.exhausted
-    with pytest.raises(ResultConsumedError, match="only the first 1000 rows were kept"):
+    with pytest.raises(ResultConsumedError, match="only the first 1,000 rows were kept"):
         result.to_pyarrow()
 
 
@@ -305,3 +305,54 @@ def test_a_result_that_failed_after_its_preview_says_so_in_its_display(small_bat
     assert "more rows available" not in text
     assert "FAILED" in text
     assert "Divide by zero" in text
+
+
+def test_looking_while_a_stream_is_open_is_refused_and_loses_no_row():
+    session = workbench.RuntimeProfile(batch_size=10, target_partitions=1).session()
+    result = session.sql("SELECT value FROM generate_series(0, 49)")
+    reader = result.to_reader()
+    first = reader.read_next_batch()
+    with pytest.raises(ResultConsumedError, match="being streamed"):
+        result.preview(25)
+    with pytest.raises(ResultConsumedError, match="being streamed"):
+        result.page(2, 5)
+    values = first.column(0).to_pylist() + reader.read_all().column(0).to_pylist()
+    assert values == list(range(50))
+
+
+def test_a_look_before_a_reader_starts_reading_loses_no_row():
+    session = workbench.RuntimeProfile(batch_size=10, target_partitions=1).session()
+    result = session.sql("SELECT value FROM generate_series(0, 49)")
+    reader = result.to_reader()  # made, not read yet (as a display hook might run now)
+    assert result.preview(25).num_rows == 25
+    assert reader.read_all().column(0).to_pylist() == list(range(50))
+
+
+def test_a_page_that_crosses_the_end_of_the_kept_rows_is_served():
+    session = workbench.RuntimeProfile(
+        batch_size=10, target_partitions=1, max_materialize_bytes=200
+    ).session()
+    result = session.sql("SELECT value FROM generate_series(0, 99)")
+    assert result.page(1, 20).column(0).to_pylist() == list(range(20, 40))
+    assert result.page(0, 3).column(0).to_pylist() == [0, 1, 2]  # the head stayed
+    assert result.page(5, 7).column(0).to_pylist() == list(range(35, 42))
+    with pytest.raises(ResultConsumedError, match="only the first 30 rows were kept"):
+        result.page(0, 40)  # rows past the head were dropped once paging went ahead
+
+
+def test_preview_of_exactly_what_fits_under_the_limit_is_shown():
+    session = workbench.RuntimeProfile(
+        batch_size=10, target_partitions=1, max_materialize_bytes=200
+    ).session()
+    result = session.sql("SELECT value FROM generate_series(0, 99)")
+    result.preview_rows = 30
+    assert result.preview(30).num_rows == 30
+    assert "30 rows shown" in result._repr_mimebundle_()["text/plain"]
+
+
+def test_a_type_parquet_cannot_store_is_a_short_error_and_the_result_stays_whole(session, tmp_path):
+    result = session.sql("SELECT INTERVAL '1 day' AS i, 7 AS n")
+    with pytest.raises(workbench.errors.OutputError, match="as Parquet"):
+        result.write_parquet(tmp_path / "x.parquet")
+    assert list(tmp_path.iterdir()) == []
+    assert [b.num_rows for b in result] == [1]  # nothing was streamed out by the failed write

@@ -170,3 +170,15 @@ def test_dollar_words_in_literals_and_comments_are_not_placeholders(session, sql
 def test_small_cache_limits_round_up_instead_of_disabling():
     policy = workbench.CachePolicy(list_files_limit_bytes=100)
     assert "list_files_cache_limit = '1K'" in policy.statements()[0]
+
+
+def test_spill_dir_expands_the_home_folder_and_is_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    session = workbench.RuntimeProfile(spill_dir="~/spill", memory_limit_bytes=1 << 30).session()
+    assert (tmp_path / "spill").is_dir()
+    assert _setting(session, "datafusion.runtime.temp_directory").startswith(f"{tmp_path}/spill/")
+
+
+def test_an_unusable_spill_dir_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot create"):
+        workbench.RuntimeProfile(spill_dir="/proc/no/spill").session()

@@ -51,10 +51,16 @@ def check_datafusion_major(built_for: int, installed: str) -> None:
         raise ExtensionError(msg)
 
 
-def component_factories(names: Iterable[str]) -> dict[str, Callable[[], Any]]:
-    """Checked constructors for the named components, in the given order."""
+def module() -> ModuleType:
+    """``workbench._ext``, checked against the installed DataFusion major (FFI-safe to use)."""
     ext = load()
     check_datafusion_major(int(ext.DATAFUSION_MAJOR), datafusion.__version__)
+    return ext
+
+
+def component_factories(names: Iterable[str]) -> dict[str, Callable[[], Any]]:
+    """Checked constructors for the named components, in the given order."""
+    ext = module()
     factories = {}
     for name in names:
         if name not in _SCALAR_UDF_CLASSES or name not in ext.SCALAR_UDFS:

@@ -79,8 +79,10 @@ class Result:
         max_materialize_bytes: int,
         preview_rows: int = 20,
         stream: RecordBatchStream | None = None,
+        executed: list[pa.RecordBatch] | None = None,
         statement: Statement | None = None,
         cell: str | None = None,
+        ran: str | None = None,
     ) -> None:
         self._df = df
         self._tracker = tracker
@@ -90,6 +92,7 @@ class Result:
         self._stream: RecordBatchStream | None = stream
         self._statement = statement
         self._cell = cell if cell is not None else tracker.record.sql
+        self._ran = ran
         self._buffer: list[pa.RecordBatch] = []
         # Rows kept past the head after paging far ahead: [_window_start, rows_read).
         self._window: list[pa.RecordBatch] = []
@@ -104,6 +107,20 @@ class Result:
         self._stopped: QueryCancelledError | SqlError | None = None
         self.max_materialize_bytes = max_materialize_bytes
         self.preview_rows = preview_rows
+        if executed is not None:
+            self._replay_executed(executed)
+
+    def _replay_executed(self, batches: list[pa.RecordBatch]) -> None:
+        """A statement that already ran (DML/DDL): its output is the whole buffer."""
+        for batch in batches:
+            if self._tracker.record.batches == 0:
+                self._schema = batch.schema
+            self._tracker.batch(batch.num_rows, batch.nbytes)
+            self._buffer.append(batch)
+            self._buffered_rows += batch.num_rows
+            self._buffered_bytes += batch.nbytes
+        self._exhausted = True
+        self._tracker.end(RunStatus.FINISHED)
 
     # -- state ------------------------------------------------------------------
 
@@ -195,7 +212,14 @@ class Result:
             if found is not None:
                 line, column = statement.cell_position(found.line, found.column)
                 location = SqlLocation(line, column, found.length)
-        return SqlError(f"query {when}: {message}", sql=self._cell, location=location)
+        several = self._ran is not None
+        return SqlError(
+            f"query {when}: {message}",
+            sql=self._cell,
+            location=location,
+            statement=statement.index + 1 if several and statement is not None else None,
+            ran=self._ran,
+        )
 
     def _stop(self, error: QueryCancelledError | SqlError, status: RunStatus) -> None:
         # Dropping the stream drops DataFusion's tasks, which stops the query.
@@ -221,9 +245,18 @@ class Result:
 
     def _consumed_error(self) -> ResultConsumedError:
         return ResultConsumedError(
-            f"only the first {self._buffered_rows} rows were kept; the rest were streamed out "
-            "(iteration, write_parquet or an Arrow stream). Run the query again to read them"
+            f"only the first {self._buffered_rows:,} rows were kept; the rest were streamed out "
+            "(iteration, write_parquet, an Arrow stream, or a page further ahead). Run the "
+            "query again to read them"
         )
+
+    def _check_not_streaming(self) -> None:
+        # An open stream would lose the batches a look takes from under it.
+        if self._streaming and not self._exhausted and self._stopped is None:
+            raise ResultConsumedError(
+                "this result is being streamed (an iterator or Arrow reader over it is open); "
+                "read the rows through that stream, or run the query again to look at them"
+            )
 
     def _too_large(self, what: str, limit: int) -> ResultTooLargeError:
         return ResultTooLargeError(
@@ -234,13 +267,18 @@ class Result:
             "RuntimeProfile(max_materialize_bytes=...)"
         )
 
-    def _fill(self, rows: int, *, what: str, limit: int | None = None) -> None:
-        """Buffer until ``rows`` rows are buffered or the stream ends, within ``limit`` bytes."""
+    def _fill(self, rows: int, *, what: str, limit: int | None = None, lookahead: int = 0) -> None:
+        """Buffer until ``rows`` rows are buffered or the stream ends, within ``limit`` bytes.
+
+        The last ``lookahead`` rows are read even past the limit: they only tell whether
+        more rows exist.
+        """
         limit = self.max_materialize_bytes if limit is None else limit
         while self._buffered_rows < rows:
             if self._dropped:
                 raise self._consumed_error()
-            if self._buffered_bytes > limit:
+            self._check_not_streaming()
+            if self._buffered_bytes > limit and self._buffered_rows < rows - lookahead:
                 raise self._too_large(what, limit)
             batch = self._next_batch()
             if batch is None:
@@ -262,7 +300,7 @@ class Result:
     def preview(self, n: int | None = None) -> pa.Table:
         """The first ``n`` rows; reads only the batches needed, plus one to know if more exist."""
         n = self.preview_rows if n is None else self._count("preview(n): n", n, least=0)
-        self._fill(n + 1, what=f"preview({n:,})")
+        self._fill(n + 1, what=f"preview({n:,})", lookahead=1)
         return self._buffered_table().slice(0, n)
 
     @property
@@ -276,7 +314,7 @@ class Result:
 
     def more_than(self, n: int) -> bool:
         """Whether the result has more than ``n`` rows (reads up to row n+1)."""
-        self._fill(n + 1, what=f"looking for row {n + 1:,}")
+        self._fill(n + 1, what=f"looking for row {n + 1:,}", lookahead=1)
         return self._buffered_rows > n
 
     def page(self, index: int, size: int = 50) -> pa.Table:
@@ -289,55 +327,62 @@ class Result:
         """
         self._count("page(index, size): index", index, least=0)
         self._count("page(index, size): size", size, least=1)
-        start = index * size
-        if not self._dropped and not self._window:
+        start, end = index * size, index * size + size
+        if end <= self._buffered_rows or (start < self._buffered_rows and self._exhausted):
+            return self._buffered_table().slice(start, size)
+        self._check_not_streaming()
+        if not self._dropped:
             try:
-                self._fill(start + size, what=f"page({index:,}, {size:,})")
+                self._fill(end, what=f"page({index:,}, {size:,})")
                 return self._buffered_table().slice(start, size)
             except ResultTooLargeError:
                 pass  # too far ahead to keep everything before it: stream past it
-        if start + size <= self._buffered_rows or (start < self._buffered_rows and self._exhausted):
-            return self._buffered_table().slice(start, size)
-        return self._page_ahead(start, size)
+        if start < self._buffered_rows:
+            if self._dropped:
+                raise self._consumed_error()
+            # The page begins in the head and goes on past it: the head's tail, then rows
+            # read on (kept as the window, not in the head).
+            head = self._buffered_table().slice(start)
+            return pa.concat_tables([head, self._window_rows(self._buffered_rows, end)])
+        return self._window_rows(start, end)
 
-    def _page_ahead(self, start: int, size: int) -> pa.Table:
+    def _window_rows(self, start: int, end: int) -> pa.Table:
+        """Rows ``[start, end)`` past the head, streaming past earlier rows without keeping them."""
         if not self._window:
             self._window_start = self.rows_read  # the next batch starts here
         if start < self._window_start:
             msg = (
                 f"rows {self._buffered_rows:,} to {self._window_start:,} were streamed past "
-                "without being kept (a page further ahead was read); run the query again to "
-                "read them"
+                "without being kept; run the query again to read them"
             )
             raise ResultConsumedError(msg)
-        # Drop kept batches that end before the page, then skip to it.
         while self._window and self._window_start + self._window[0].num_rows <= start:
             self._window_start += self._window.pop(0).num_rows
         window_rows = sum(b.num_rows for b in self._window)
-        while self._window_start + window_rows < start + size:
+        while self._window_start + window_rows < end:
             if sum(b.nbytes for b in self._window) > self.max_materialize_bytes:
-                raise self._too_large(f"a page of {size:,} rows", self.max_materialize_bytes)
+                raise self._too_large(f"a page of {end - start:,} rows", self.max_materialize_bytes)
             batch = self._next_batch()
             if batch is None:
                 break
-            self._dropped = True
+            self._dropped = True  # rows past the head are not all kept any more
             if self._window_start + window_rows + batch.num_rows <= start:
                 self._window_start += batch.num_rows  # before the page: not kept
                 continue
             self._window.append(batch)
             window_rows += batch.num_rows
         window = pa.Table.from_batches(self._window, schema=self._schema)
-        return window.slice(start - self._window_start, size)
+        return window.slice(start - self._window_start, end - start)
 
     def to_pyarrow(self, max_bytes: int | None = None) -> pa.Table:
         """All rows as one Arrow table, refused past ``max_bytes`` (default: the profile's)."""
         limit = self.max_materialize_bytes if max_bytes is None else max_bytes
+        if self._dropped:
+            raise self._consumed_error()
         while not self._exhausted:
             self._fill(self._buffered_rows + 1, what="to_pyarrow()", limit=limit)
         if self._buffered_bytes > limit:
             raise self._too_large("to_pyarrow()", limit)
-        if self._dropped:
-            raise self._consumed_error()
         return self._buffered_table()
 
     def to_polars(self, max_bytes: int | None = None) -> pl.DataFrame:
@@ -350,7 +395,7 @@ class Result:
 
     # -- streaming --------------------------------------------------------------
 
-    def _begin_stream(self) -> Iterator[pa.RecordBatch]:
+    def _refuse_second_stream(self) -> None:
         # Two live streams would split the rows between them; a fully buffered
         # result can be streamed any number of times.
         if self._dropped or (self._streaming and not self._exhausted):
@@ -358,12 +403,18 @@ class Result:
                 "this result is already being (or was) streamed out; run the query again "
                 "to stream it"
             )
-        self._streaming = True
-        return self._stream_batches(list(self._buffer))
 
-    def _stream_batches(self, head: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def _begin_stream(self) -> Iterator[pa.RecordBatch]:
+        self._refuse_second_stream()
+        return self._stream_batches()
+
+    def _stream_batches(self) -> Iterator[pa.RecordBatch]:
+        # The stream counts as open from its first pull, so a reader that was made
+        # but never read (a writer that failed to open) leaves the result intact.
+        self._refuse_second_stream()
+        self._streaming = True
         try:
-            yield from head
+            yield from list(self._buffer)
             while (batch := self._next_batch()) is not None:
                 self._dropped = True
                 yield batch
@@ -415,6 +466,10 @@ class Result:
             partial.replace(target)
         except OSError as exc:
             msg = f"cannot write {target}: {exc.strerror or exc}; choose a writable file path"
+            raise OutputError(msg) from exc
+        except (pa.ArrowException, ValueError) as exc:
+            # e.g. a column type Parquet cannot store; nothing was streamed out yet.
+            msg = f"cannot write {target} as Parquet: {exc}"
             raise OutputError(msg) from exc
         finally:
             partial.unlink(missing_ok=True)

@@ -44,6 +44,7 @@ from workbench.runs import RunRecord, RunStatus, RunTracker, new_run_id
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    import pyarrow as pa
     from datafusion.record_batch import RecordBatchStream
 
     from workbench.plans import PlanTree
@@ -84,12 +85,13 @@ class _Cell:
     current: Statement | None = None
 
     def ran_text(self) -> str:
-        """Which statements changed something before the current one, for messages."""
+        """Which statements of the cell changed something so far, for messages."""
         if not self.ran:
             return "no statement of the cell ran; nothing changed"
         numbers = ", ".join(str(s.index + 1) for s in self.ran)
-        plural = "s" if len(self.ran) > 1 else ""
-        return f"statement{plural} {numbers} of the cell ran before it; their changes stay"
+        if len(self.ran) == 1:
+            return f"statement {numbers} of the cell ran; its changes stay"
+        return f"statements {numbers} of the cell ran; their changes stay"
 
 
 class ConfigError(WorkbenchError):
@@ -259,10 +261,20 @@ class Session:
             config = config.with_target_partitions(p.target_partitions)
         runtime = RuntimeEnvBuilder()
         if p.spill_dir is not None:
-            runtime = runtime.with_disk_manager_specified(p.spill_dir)
+            spill = Path(p.spill_dir).expanduser()
+            try:
+                spill.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                msg = f"RuntimeProfile.spill_dir={p.spill_dir!r}: cannot create {spill}: {exc}"
+                raise ConfigError(msg) from exc
+            runtime = runtime.with_disk_manager_specified(str(spill))
         if p.memory_limit_bytes is not None:
             runtime = runtime.with_fair_spill_pool(p.memory_limit_bytes)
-        self.ctx = SessionContext(config, runtime)
+        try:
+            self.ctx = SessionContext(config, runtime)
+        except Exception as exc:
+            msg = f"DataFusion refused this profile: {str(exc).removeprefix('DataFusion error: ')}"
+            raise ConfigError(msg) from exc
         for statement in p.cache.statements():
             self.ctx.sql(statement)
         self.registered: tuple[str, ...] = extension.install(self.ctx, p.extensions)
@@ -337,7 +349,7 @@ class Session:
             self.diagnostics.publish()  # after the tracker: a query of wb_runs sees itself
         try:
             planned = self._preflight(cell) if len(statements) > 1 else {}
-            result_df, stream = self._run_in_order(cell, planned, on_planned)
+            result_df, stream, executed = self._run_in_order(cell, planned, on_planned)
         except KeyboardInterrupt:
             where = cell.current.label if cell.current is not None else "the cell"
             error = QueryCancelledError(f"interrupted during {where}; {cell.ran_text()}")
@@ -353,8 +365,10 @@ class Session:
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
             stream=stream,
+            executed=executed,
             statement=target,
             cell=query,
+            ran=cell.ran_text() if len(statements) > 1 else None,
         )
 
     def _plan(
@@ -390,9 +404,10 @@ class Session:
         cell: _Cell,
         planned: dict[int, datafusion.DataFrame],
         on_planned: Callable[[Statement, datafusion.DataFrame], None] | None,
-    ) -> tuple[datafusion.DataFrame, RecordBatchStream | None]:
+    ) -> tuple[datafusion.DataFrame, RecordBatchStream | None, list[pa.RecordBatch] | None]:
         result_df: datafusion.DataFrame | None = None
         stream = None
+        executed = None
         for statement in cell.statements:
             cell.current = statement
             try:
@@ -410,8 +425,10 @@ class Session:
                 df = self._plan(cell, statement, cell.options)
                 if statement is cell.target:
                     # DML/DDL as the result: run it exactly once, now; the Result
-                    # replays what it returned (e.g. the inserted row count).
-                    result_df = self._executed(df)
+                    # replays what it returned (e.g. the inserted row count). Run through
+                    # execute_stream, so the DataFrame keeps the executed plan's metrics.
+                    result_df = df
+                    executed = [batch.to_pyarrow() for batch in df.execute_stream()]
                 else:
                     df.collect()
                 cell.ran.append(statement)
@@ -421,7 +438,7 @@ class Session:
             except Exception as exc:
                 raise self._error(exc, statement, cell, options=cell.options) from exc
         assert result_df is not None
-        return result_df, stream
+        return result_df, stream, executed
 
     def record_registration(self, name: str, ddl: str | None) -> None:
         """Remember how table ``name`` was registered (``None``: it was dropped).
@@ -458,10 +475,6 @@ class Session:
         except WorkbenchError as exc:
             # A collector being down must not fail the user's query.
             warnings.warn(str(exc), stacklevel=2)
-
-    def _executed(self, df: datafusion.DataFrame) -> datafusion.DataFrame:
-        batches = df.collect()
-        return self.ctx.create_dataframe([batches]) if batches else df
 
     def _remember(self, run: _Remembered) -> None:
         self._runs[run.tracker.record.run_id] = run

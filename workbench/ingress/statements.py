@@ -36,24 +36,34 @@ class Kind(StrEnum):
 
 
 _QUERY_WORDS = frozenset(
-    {"SELECT", "WITH", "VALUES", "TABLE", "FROM", "EXPLAIN", "SHOW", "DESCRIBE"}
+    {"SELECT", "WITH", "VALUES", "TABLE", "FROM", "EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
 )
 _DML_WORDS = frozenset({"INSERT", "UPDATE", "DELETE", "COPY", "MERGE", "TRUNCATE"})
 _SETTINGS_WORDS = frozenset({"SET", "RESET"})
 ANY_NAME = "*"
 """In ``Statement.defines``: the statement may change any name (e.g. SET, CREATE SCHEMA)."""
 
+_NAME_PART = r'(?:"[^"]+"|\w+)'
 _DEFINED = re.compile(
     r"^\s*(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
     r"(?:TEMP(?:ORARY)?\s+)?(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    r"(?P<name>\"[^\"]+\"|[\w.]+)",
+    rf"(?P<name>{_NAME_PART}(?:\.{_NAME_PART})*)",
     re.IGNORECASE,
 )
-_FIRST_WORD = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(\(|\w+)", re.DOTALL)
+_SKIP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+_FIRST_WORD = re.compile(rf"^{_SKIP}(\(|\w+)", re.DOTALL)
+# EXPLAIN [ANALYZE] [VERBOSE] [FORMAT f] <statement>: what follows decides what it does.
+_EXPLAINED = re.compile(
+    rf"^{_SKIP}EXPLAIN\s+(?P<analyze>ANALYZE\s+)?(?:VERBOSE\s+)?(?:FORMAT\s+\w+\s+)?"
+    rf"{_SKIP}(?P<word>\w+)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _last_part(qualified: str) -> str:
-    return qualified.rsplit(".", 1)[-1].strip('"').lower()
+    """The table name of ``qualified`` (``s.t``, ``"a.b"``, ``"s"."t"``), lower-cased unquoted."""
+    last = str(re.findall(_NAME_PART, qualified)[-1])
+    return last[1:-1] if last.startswith('"') else last.lower()
 
 
 @dataclass(frozen=True)
@@ -103,8 +113,14 @@ def position(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _kind(first_word: str) -> Kind:
+def _kind(first_word: str, text: str) -> Kind:
     word = first_word.upper()
+    if word == "EXPLAIN":
+        # EXPLAIN ANALYZE of a write runs the write: it is that write, at its place.
+        explained = _EXPLAINED.match(text)
+        if explained and explained["analyze"] and _kind(explained["word"], "") != Kind.QUERY:
+            return Kind.DML
+        return Kind.QUERY
     if word == "(" or word in _QUERY_WORDS:
         return Kind.QUERY
     if word in _DML_WORDS:
@@ -121,7 +137,9 @@ def split_statements(sql: str) -> list[Statement]:
     if ";" not in body and first:
         # One statement (the common cell): no tokenizing, which costs ~1 ms per kB of SQL.
         # Nothing comes before it, so the names it mentions are not needed.
-        return [_statement(sql, 0, body, sql.find(body), _kind(first.group(1)), names=frozenset())]
+        return [
+            _statement(sql, 0, body, sql.find(body), _kind(first.group(1), body), names=frozenset())
+        ]
     try:
         tokens = tokenize(sql)
     except TokenError:
@@ -138,10 +156,20 @@ def split_statements(sql: str) -> list[Statement]:
             continue
         if group:
             start, end = group[0].start, group[-1].end + 1
-            names = frozenset(t.text.lower() for t in group if t.token_type not in LITERALS)
+            # Quoted names keep their case, as DataFusion resolves them.
+            names = frozenset(
+                t.text if t.token_type == TokenType.IDENTIFIER else t.text.lower()
+                for t in group
+                if t.token_type not in LITERALS
+            )
             statements.append(
                 _statement(
-                    sql, len(statements), sql[start:end], start, _kind(group[0].text), names=names
+                    sql,
+                    len(statements),
+                    sql[start:end],
+                    start,
+                    _kind(group[0].text, sql[start:end]),
+                    names=names,
                 )
             )
         group = []
