@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import decimal
 import hashlib
+import io
 import json
+import os
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from datafusion.substrait import Producer
+from datafusion.substrait import Consumer, Producer
 
 import workbench
 from workbench import artifacts, datasets
@@ -210,6 +215,150 @@ def test_planned_failed_and_writing_runs_export_without_a_result_hash(tpch, tmp_
     assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow()["n"][0].as_py() == 2
 
 
+def test_export_never_executes_a_run_whose_own_plan_writes(tmp_path, monkeypatch):
+    session = _session(tmp_path)
+    session.sql("CREATE TABLE t (a BIGINT)")
+    session.sql("CREATE TABLE tmp AS SELECT 7 AS a")
+    run_id = _ran(session, "SELECT a FROM tmp")  # its statement still plans, as a query
+    _, record = session.run(run_id)
+    writes = session.ctx.sql("EXPLAIN ANALYZE INSERT INTO t SELECT a FROM tmp")  # lazy: no write
+    # What export executes is the run's DataFrame, so that is what must be checked, however
+    # the session classified the statement: give the run a plan that writes.
+    monkeypatch.setattr(session, "run", lambda _run_id: (writes, record))
+    bundle = artifacts.export(session, [run_id], tmp_path / "writes")
+    assert session.ctx.sql("SELECT count(*) AS n FROM t").to_pydict() == {"n": [0]}
+    (run,) = _manifest(bundle)["runs"]
+    assert run["result"] is None
+    assert "DmlStatement" in run["note"]
+    assert "does not run it again" in run["note"]
+    assert not any(lane["available"] for lane in run["lanes"].values())
+    assert not (bundle / run_id / "plan.substrait").exists()
+
+
+def test_exporting_explain_analyze_of_an_insert_does_not_insert_again(tmp_path):
+    session = _session(tmp_path)
+    session.sql("CREATE TABLE t (a BIGINT)")
+    session.sql("CREATE TABLE tmp AS SELECT 7 AS a")
+    result = session.sql("EXPLAIN ANALYZE INSERT INTO t SELECT a FROM tmp; DROP TABLE tmp")
+    result.to_pyarrow()
+    bundle = artifacts.export(session, [result.run.run_id], tmp_path / "explained")
+    assert session.ctx.sql("SELECT a FROM t").to_pydict() == {"a": [7]}
+    (run,) = _manifest(bundle)["runs"]
+    assert run["result"] is None
+    assert "not a query" in run["note"]
+
+
+def test_sqlglot_warnings_go_into_the_ast_file_not_to_the_user(tmp_path, caplog):
+    session = _session(tmp_path)
+    run_id = _ran(session, "EXPLAIN SELECT 1 AS a")
+    with caplog.at_level("DEBUG"):
+        bundle = artifacts.export(session, [run_id], tmp_path / "explain")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlglot")] == []
+    ast = json.loads((bundle / run_id / "sqlglot_ast.json").read_text())
+    assert any("Falling back to parsing as a 'Command'" in w for w in ast["warnings"])
+
+
+def test_a_run_whose_files_no_longer_plan_exports_with_error_placeholders(tmp_path):
+    data = tmp_path / "ext"
+    data.mkdir()
+    pq.write_table(pa.table({"a": [1, 2]}), data / "f.parquet")
+    session = _session(tmp_path)
+    session.sql(f"CREATE EXTERNAL TABLE ext STORED AS PARQUET LOCATION '{data}/'")
+    result = session.sql("SELECT a FROM ext")
+    (data / "f.parquet").write_bytes(b"garbage, not parquet")
+    with pytest.raises(workbench.WorkbenchError, match="Corrupt footer"):
+        result.preview()
+    bundle = artifacts.export(session, [result.run.run_id], tmp_path / "garbage")
+    run_dir = bundle / result.run.run_id
+    for name in ("physical_plan.txt", "metrics_tree.json"):
+        assert "Corrupt footer" in json.loads((run_dir / name).read_text())["error"]
+    assert (run_dir / "logical_plan.txt").read_text() == "TableScan: ext projection=[a]"
+    (run,) = _manifest(bundle)["runs"]
+    assert run["status"] == "failed"
+    assert run["result"] is None
+    assert "failed when export ran it again" in run["note"]
+    (replayed,) = artifacts.replay(bundle, session).runs
+    assert (replayed.compared, replayed.rows) == (False, None)
+
+
+def test_a_run_that_cannot_be_planned_again_keeps_its_record_and_logical_plan(
+    tmp_path, monkeypatch
+):
+    session = _session(tmp_path)
+    run_id = _ran(session, "SELECT 1 AS a")
+
+    def broken(*_args):
+        msg = "the engine fell over"
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(artifacts, "_sql_problem", broken)
+    bundle = artifacts.export(session, [run_id], tmp_path / "fallback")
+    assert {p.name for p in (bundle / run_id).iterdir()} == {
+        "cell.sql",
+        "config.json",
+        "logical_plan.txt",
+        "run.json",
+        "sqlglot_ast.json",
+        "versions.json",
+    }
+    assert "Projection" in (bundle / run_id / "logical_plan.txt").read_text()
+    (run,) = _manifest(bundle)["runs"]
+    assert run["result"] is None
+    assert "could not plan the run again (the engine fell over)" in run["note"]
+
+
+def test_export_and_replay_expand_the_home_directory(tmp_path, monkeypatch):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    session = _session(tmp_path)
+    run_id = _ran(session, "SELECT 1 AS a")
+    assert artifacts.export(session, [run_id], "~/bundles/b") == home / "bundles" / "b"
+    assert (home / "bundles" / "b" / "manifest.json").is_file()
+    assert list(cwd.iterdir()) == []
+    assert artifacts.replay("~/bundles/b", session).ok
+
+
+@pytest.mark.parametrize(
+    ("place", "message"),
+    [
+        ("{file}/bundle", "is a file, not a directory"),
+        ("{file}/a/b/bundle", "is a file, not a directory"),
+        ("/proc/wb-bundle", "cannot write the bundle to /proc/wb-bundle"),
+        ("/proc/self/wb/bundle", "cannot write the bundle to /proc/self/wb/bundle"),
+        ("/sys/wb-bundle", "cannot write the bundle to /sys/wb-bundle"),
+    ],
+)
+def test_an_export_place_that_cannot_be_written_is_a_clear_error(tmp_path, place, message):
+    session = _session(tmp_path)
+    run_id = _ran(session, "SELECT 1 AS a")
+    file = tmp_path / "a-file"
+    file.write_text("not a directory")
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(ArtifactError, match=message) as raised:
+        artifacts.export(session, [run_id], place.format(file=file))
+    assert "nothing was left behind" in str(raised.value)
+    assert sorted(tmp_path.iterdir()) == before
+    assert not Path(place.format(file=file)).exists()
+
+
+def test_a_failed_write_leaves_no_partial_bundle_nor_the_directories_it_made(tmp_path, monkeypatch):
+    session = _session(tmp_path)
+    run_id = _ran(session, "SELECT 1 AS a")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def full(self, _data):
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(ArtifactError, match="No space left on device"):
+        artifacts.export(session, [run_id], out / "new" / "deeper" / "bundle")
+    assert list(out.iterdir()) == []
+
+
 def test_bundle_holds_every_artifact_with_hashes(exported):
     session, ids, bundle = exported
     manifest = _manifest(bundle)
@@ -283,11 +432,22 @@ def test_wb_magic_exports_the_last_run_and_replays_it(ipython, tpch, tmp_path):
 # --- 13: replay proves the round trip --------------------------------------------------------
 
 
-def test_the_expected_hash_comes_from_the_sql_lane(nation):
-    session, run_id, bundle = nation
+def test_the_expected_hash_comes_from_the_sql_lane(tpch, tmp_path, monkeypatch):
+    session = _session(tmp_path)
+    tpch.register(session)
+    run_id = _ran(session, "SELECT n_regionkey, count(*) AS c FROM nation GROUP BY n_regionkey")
+    other = session.ctx.sql(
+        "SELECT n_regionkey, count(*) AS c FROM nation WHERE n_nationkey > 3 GROUP BY 1"
+    )
+    # The Substrait lane, as loaded back at export, gives other rows than the SQL lane.
+    monkeypatch.setattr(Consumer, "from_substrait_plan", lambda _ctx, _plan: other.logical_plan())
+    bundle = artifacts.export(session, [run_id], tmp_path / "lanes")
     (run,) = _manifest(bundle)["runs"]
-    again = session.ctx.sql(session.statement(run_id))
-    assert run["result"]["hash"] == content_hash(again.to_arrow_table()).digest
+    sql_lane = content_hash(session.ctx.sql(session.statement(run_id)).to_arrow_table())
+    substrait_lane = content_hash(other.to_arrow_table())
+    assert sql_lane != substrait_lane
+    assert run["result"] == {"hash": sql_lane.digest, "rows": sql_lane.rows}
+    assert "other rows" in run["lanes"]["substrait"]["reason"]
 
 
 def test_export_refuses_a_substrait_plan_that_gives_other_rows(tpch, tmp_path, monkeypatch):
@@ -338,6 +498,30 @@ def test_a_changed_file_is_refused(exported):
 
 
 def test_a_substrait_plan_that_does_not_load_here_falls_back_to_the_sql_lane(tmp_path):
+    session = _session(tmp_path)
+    strict = pa.schema([pa.field("a", pa.int64(), nullable=False)])
+    session.ctx.register_record_batches(
+        "t", [pa.table({"a": [1, 2, 3]}, schema=strict).to_batches()]
+    )
+    run_id = _ran(session, "SELECT a * 2 AS b FROM t")
+    bundle = artifacts.export(session, [run_id], tmp_path / "strict")
+    (run,) = _manifest(bundle)["runs"]
+    assert run["lanes"]["substrait"]["available"] is True
+    # Here the table has the same rows but a nullable column, which the Substrait plan's
+    # schema does not allow: its plan does not load, the statement still plans.
+    here = _session(tmp_path)
+    here.ctx.from_pydict({"a": [1, 2, 3]}, name="t")
+    report = artifacts.replay(bundle, here)
+    (replayed,) = report.runs
+    assert (replayed.lane, replayed.matches, replayed.rows) == ("sql", True, 3)
+    assert replayed.actual_hash == run["result"]["hash"]
+    note = replayed.note or ""
+    assert note.startswith("the substrait lane does not plan here: ")
+    assert "nullable" in note
+    assert report.ok
+
+
+def test_a_run_whose_lanes_both_fail_to_plan_here_is_an_error_naming_both(tmp_path):
     session = _session(tmp_path)
     run_id = _ran(session, "SELECT stable_id(1, 'a') AS id")
     bundle = artifacts.export(session, [run_id], tmp_path / "udf")
@@ -395,16 +579,26 @@ def test_run_ids_that_leave_the_bundle_are_refused(nation, run_id):
         artifacts.replay(bundle, session)
 
 
-def test_a_lane_file_not_listed_in_the_manifest_is_never_read(nation):
+def test_a_lane_file_not_listed_in_the_manifest_is_never_read(nation, monkeypatch):
     session, run_id, bundle = nation
-    (bundle / run_id / "other.substrait").write_bytes(
-        (bundle / run_id / "plan.substrait").read_bytes()
-    )
+    unlisted = bundle / run_id / "other.substrait"
+    unlisted.write_bytes((bundle / run_id / "plan.substrait").read_bytes())
     manifest = _manifest(bundle)
     manifest["runs"][0]["lanes"]["substrait"]["plan"] = f"{run_id}/other.substrait"
     _rewrite(bundle, manifest)
+    opened: list[str] = []
+    real_open = io.open
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(os.path.realpath(file) if isinstance(file, str | os.PathLike) else str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", recording_open)
+    monkeypatch.setattr(builtins, "open", recording_open)
     with pytest.raises(ArtifactError, match="replay reads only listed files"):
         artifacts.replay(bundle, session)
+    assert str((bundle / "manifest.json").resolve()) in opened  # the recorder sees reads
+    assert str(unlisted.resolve()) not in opened
 
 
 @pytest.mark.parametrize(
@@ -447,6 +641,7 @@ def test_a_lane_file_not_listed_in_the_manifest_is_never_read(nation):
             },
             r"lanes\.sql\.available should be true or false",
         ),
+        (lambda _: "[" * 100_000 + "]" * 100_000, "nested too deeply"),
         (lambda m: {**m, "schema_version": 1}, "older workbench: export the runs again"),
         (lambda m: {**m, "schema_version": 99}, "newer workbench: update the workbench"),
         (lambda m: {k: v for k, v in m.items() if k != "schema_version"}, "not a workbench bundle"),
@@ -573,3 +768,46 @@ def test_a_statement_needing_a_view_dropped_later_in_its_cell_replays_through_su
     assert sorted(run["tables"]) == ["lineitem", "supplier"]
     (replayed,) = artifacts.replay(bundle, session).runs
     assert (replayed.lane, replayed.matches, replayed.rows) == ("substrait", True, 1)
+
+
+@pytest.mark.parametrize("name", ["", ".", "a..b", ".t", "t.", "a.b.c.d", "t\n"])
+def test_a_table_name_that_is_not_one_is_refused(nation, name):
+    session, _, bundle = nation
+    manifest = _manifest(bundle)
+    manifest["runs"][0]["tables"] = {name: "CREATE TABLE evil AS SELECT 1"}
+    _rewrite(bundle, manifest)
+    with pytest.raises(
+        ArtifactError, match=r"runs\[0\]\.tables names .* which is not a table name"
+    ):
+        artifacts.replay(bundle, session)
+    assert not session.ctx.table_exist("evil")
+
+
+def test_a_table_in_a_schema_this_session_lacks_is_reported_missing(nation):
+    session, _, bundle = nation
+    manifest = _manifest(bundle)
+    manifest["runs"][0]["tables"] = {"elsewhere.t": "CREATE TABLE elsewhere.t AS SELECT 1"}
+    _rewrite(bundle, manifest)
+    with pytest.raises(ArtifactError, match=r"tables this session does not have: elsewhere\.t"):
+        artifacts.replay(bundle, session)
+
+
+def test_a_run_with_a_result_hash_that_no_lane_replays_is_not_ok(nation):
+    session, run_id, bundle = nation
+    manifest = _manifest(bundle)
+    manifest["runs"][0]["lanes"] = {
+        "substrait": {"available": False, "reason": "no plan"},
+        "sql": {"available": False, "reason": "no statement"},
+    }
+    _rewrite(bundle, manifest)
+    report = artifacts.replay(bundle, session, check=False)
+    (replayed,) = report.runs
+    assert replayed.expected_hash is not None
+    assert not replayed.compared
+    assert not report.ok
+    with pytest.raises(
+        ArtifactError,
+        match=rf"could not compare run\(s\) that have a result hash.*{run_id}: "
+        r"substrait: no plan; sql: no statement",
+    ):
+        artifacts.replay(bundle, session)

@@ -27,6 +27,13 @@ available lane and compares the content hash. See ``docs/bundles.md``.
 
 The bundle appears atomically: it is built in a hidden sibling directory and
 renamed into place, so a crash never leaves a half-written bundle.
+
+Export never runs a write again: before it executes anything for a hash, it
+checks the run's own logical plan (not only the recorded statement, which may
+no longer plan) and a plan holding any node that is not a query is never
+executed. Every run exports: a rendering that fails is written as an
+``{"error": ...}`` placeholder, and a run that cannot be planned again at all
+keeps its record and logical plan.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ import decimal
 import hashlib
 import importlib.metadata
 import json
+import logging
+import os
 import platform
 import re
 import secrets
 import shutil
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -51,7 +61,7 @@ from workbench.hashing import ContentHash, content_hash
 from workbench.runs import RunStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     import datafusion
 
@@ -110,6 +120,9 @@ _WRITE_LINE = re.compile(
 _SCAN_LINE = re.compile(r"^\s*TableScan: (?P<name>.+?)\s*$", re.MULTILINE)
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: \w+")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# A table reference as the plans display it: one to three non-empty dot-separated parts.
+_TABLE_PART = r"[^.\x00-\x1f\x7f]{1,255}"
+_TABLE_NAME = re.compile(rf"{_TABLE_PART}(?:\.{_TABLE_PART}){{0,2}}")
 _SESSION_LOCAL = frozenset({RUNS_TABLE, ARTIFACTS_TABLE})
 _UNKNOWN = "unknown"
 
@@ -165,7 +178,16 @@ def _require_query(plan: datafusion.LogicalPlan, where: str) -> None:
 
 
 def _hash_of(df: datafusion.DataFrame) -> ContentHash:
-    """Execute ``df`` once more, streaming its rows into a content hash."""
+    """Execute ``df`` once more, streaming its rows into a content hash; queries only.
+
+    Every execution of export and replay goes through here, so the check that
+    the plan only reads is made right before anything runs, whatever the
+    caller checked already.
+    """
+    node = _not_a_query(df.logical_plan())
+    if node is not None:
+        msg = f"the plan is not a query (it holds {node}); it was not run"
+        raise ArtifactError(msg)
     return content_hash(batch.to_pyarrow() for batch in df.execute_stream())
 
 
@@ -203,12 +225,23 @@ def _encode_param(value: Any) -> dict[str, str | None]:
     raise ArtifactError(msg)
 
 
-def _decode_params(data: bytes, where: str) -> dict[str, Any]:
+def _json(data: bytes, where: str) -> Any:
+    """``data`` parsed as JSON, or an :class:`ArtifactError` saying what is wrong with it."""
     try:
-        raw = json.loads(data)
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         msg = f"{where} is not valid JSON ({exc}); the bundle is damaged: export it again"
         raise ArtifactError(msg) from None
+    except RecursionError:
+        msg = (
+            f"{where} is nested too deeply to be read; a bundle's files are shallow, so it is "
+            "damaged or was not written by the workbench: export it again"
+        )
+        raise ArtifactError(msg) from None
+
+
+def _decode_params(data: bytes, where: str) -> dict[str, Any]:
+    raw = _json(data, where)
     params: dict[str, Any] = {}
     for name, raw_spec in _expect(raw, dict, where).items():
         at = f"{where}: parameter {name!r}"
@@ -248,15 +281,56 @@ def versions() -> dict[str, str]:
     return found
 
 
+class _Recorded(logging.Handler):
+    """Keeps the messages of a logger instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _sqlglot_ast(sql: str) -> str:
+    """The SQLGlot AST as JSON; what SQLGlot warns about goes into it, not to the user.
+
+    SQLGlot logs "contains unsupported syntax. Falling back to parsing as a
+    'Command'" for statements its postgres dialect does not know (EXPLAIN,
+    SHOW...); during export that is noise on the user's screen, so it is kept
+    under ``"warnings"`` in the file instead.
+    """
     import sqlglot
     from sqlglot import serde
 
+    logger = logging.getLogger("sqlglot")
+    recorded = _Recorded()
+    propagate = logger.propagate
+    logger.addHandler(recorded)
+    logger.propagate = False
     try:
-        trees = [serde.dump(tree) for tree in sqlglot.parse(sql, read="postgres") if tree]
-    except sqlglot.errors.SqlglotError as exc:
-        return json.dumps({"dialect": "postgres", "error": str(exc)})
-    return json.dumps({"dialect": "postgres", "statements": trees})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                trees = [serde.dump(tree) for tree in sqlglot.parse(sql, read="postgres") if tree]
+                ast: dict[str, Any] = {"dialect": "postgres", "statements": trees}
+            except Exception as exc:  # noqa: BLE001  (any SQLGlot failure is data for the file)
+                ast = {"dialect": "postgres", "error": str(exc) or type(exc).__name__}
+    finally:
+        logger.removeHandler(recorded)
+        logger.propagate = propagate
+    said = recorded.messages + [str(warning.message) for warning in caught]
+    if said:
+        ast["warnings"] = said
+    return json.dumps(ast)
+
+
+def _rendered(render: Callable[[], str]) -> bytes:
+    """A plan rendering, or ``{"error": ...}`` when the plan no longer renders here."""
+    try:
+        return render().encode()
+    except Exception as exc:  # noqa: BLE001  (its files changed since it ran, say)
+        return json.dumps({"error": str(exc).strip() or type(exc).__name__}).encode()
 
 
 def _pgjson(session: Session, statement: str, params: Mapping[str, Any]) -> str:
@@ -316,8 +390,17 @@ class _ExportedRun:
     entry: dict[str, Any]
 
 
-def _recorded_only(session: Session, run_id: str) -> _ExportedRun:
-    """What a bundle holds of a run the session has no plan for: its ``wb_runs`` row."""
+def _recorded_only(
+    session: Session,
+    run_id: str,
+    reason: str | None = None,
+    extra: Mapping[str, bytes] | None = None,
+) -> _ExportedRun:
+    """What a bundle holds of a run it cannot plan: its ``wb_runs`` row (and ``extra`` files).
+
+    ``reason`` says why; by default, that the run failed before it was planned
+    or that the session no longer holds it.
+    """
     session.diagnostics.publish()
     rows = (
         session.ctx.sql(
@@ -330,10 +413,10 @@ def _recorded_only(session: Session, run_id: str) -> _ExportedRun:
         msg = f"no run {run_id!r} in this session; list the runs with %wb runs"
         raise ArtifactError(msg)
     row = rows[0]
-    if row["status"] == RunStatus.FAILED:
+    if reason is None and row["status"] == RunStatus.FAILED:
         error = str(row["error"] or "").strip().splitlines() or ["no error recorded"]
         reason = f"the run failed before it was planned: {error[0]}"
-    else:
+    elif reason is None:
         reason = "the session no longer holds this run's plan (it keeps the latest 200)"
     cell = str(row["sql"] or "")
     files = {
@@ -342,6 +425,7 @@ def _recorded_only(session: Session, run_id: str) -> _ExportedRun:
         "run.json": json.dumps(row, default=str, indent=2).encode(),
         "config.json": _config(session),
         "versions.json": json.dumps(versions(), indent=2).encode(),
+        **(extra or {}),
     }
     entry = {
         "run_id": run_id,
@@ -403,11 +487,11 @@ def _plan_files(session: Session, run_id: str) -> dict[str, bytes]:
         "params.json": json.dumps(
             {name: _encode_param(value) for name, value in params.items()}, indent=2
         ).encode(),
-        "logical_plan.txt": df.optimized_logical_plan().display_indent().encode(),
-        "physical_plan.txt": df.execution_plan().display_indent().encode(),
+        "logical_plan.txt": _rendered(lambda: df.optimized_logical_plan().display_indent()),
+        "physical_plan.txt": _rendered(lambda: df.execution_plan().display_indent()),
         "plan.pgjson.json": _pgjson(session, statement, params).encode(),
-        "plan.dot": df.logical_plan().display_graphviz().encode(),
-        "metrics_tree.json": session.plan(run_id).to_json().encode(),
+        "plan.dot": _rendered(lambda: df.logical_plan().display_graphviz()),
+        "metrics_tree.json": _rendered(lambda: session.plan(run_id).to_json()),
         "sqlglot_ast.json": _sqlglot_ast(statement).encode(),
         "run.json": json.dumps(asdict(record), default=str, indent=2).encode(),
         "config.json": _config(session),
@@ -431,11 +515,26 @@ def _sql_problem(session: Session, run_id: str) -> tuple[str | None, bool]:
     return node, node is not None
 
 
+def _not_run_again(df: datafusion.DataFrame) -> str | None:
+    """Why export must not execute the run's own plan (it holds a write), or ``None``.
+
+    The run's DataFrame is what export would execute, so it is checked itself:
+    the recorded statement may no longer plan (a table dropped later in its
+    cell), and then it cannot tell that the plan writes.
+    """
+    node = _not_a_query(df.logical_plan())
+    if node is None:
+        return None
+    return f"the run's plan is not a query (it holds {node}); export does not run it again"
+
+
 def _result(
-    session: Session, run_id: str, tables: list[str]
+    df: datafusion.DataFrame, record: RunRecord, tables: list[str]
 ) -> tuple[ContentHash | None, str | None]:
     """The SQL lane's result hash (the run's own plan, executed again), or why there is none."""
-    df, record = session.run(run_id)
+    refused = _not_run_again(df)
+    if refused is not None:
+        return None, refused
     local = [n for n in tables if n.lower() in _SESSION_LOCAL or "information_schema." in n]
     if record.status == RunStatus.PLANNED:
         return None, "the run was only planned (%explain without --analyze); export did not run it"
@@ -448,9 +547,15 @@ def _result(
 
 
 def _substrait_reproduces(
-    session: Session, plan: datafusion.LogicalPlan, expected: ContentHash
+    session: Session, df: datafusion.DataFrame, plan: datafusion.LogicalPlan, expected: ContentHash
 ) -> str | None:
-    """``None`` if ``plan`` gives the SQL lane's rows here, else why not."""
+    """``None`` if ``plan`` gives the rows of the run's own ``df`` here, else why not."""
+    refused = _not_run_again(df)
+    if refused is not None:
+        return refused
+    node = _not_a_query(plan)
+    if node is not None:
+        return f"the Substrait plan is not a query (it holds {node})"
     try:
         got = _hash_of(session.ctx.create_dataframe_from_logical_plan(plan))
     except Exception as exc:  # noqa: BLE001
@@ -468,10 +573,28 @@ def _export_run(session: Session, run_id: str) -> _ExportedRun:
         df, record = session.run(run_id)
     except WorkbenchError:
         return _recorded_only(session, run_id)
+    try:
+        return _planned_run(session, run_id, df, record)
+    except Exception as exc:  # noqa: BLE001  (every run exports: keep what the session recorded)
+        reason = (
+            f"export could not plan the run again ({_first_line(exc)}); the bundle holds its "
+            "record and logical plan only"
+        )
+        logical = {"logical_plan.txt": _rendered(lambda: df.logical_plan().display_indent())}
+        return _recorded_only(session, run_id, reason, logical)
+
+
+def _planned_run(
+    session: Session, run_id: str, df: datafusion.DataFrame, record: RunRecord
+) -> _ExportedRun:
+    """Every file and both lanes of a run the session still holds the plan of."""
     files = _plan_files(session, run_id)
+    refused = _not_run_again(df)
     sql_problem, writes = _sql_problem(session, run_id)
-    if writes:
-        reason = f"the statement is not a query ({sql_problem}); bundles replay queries only"
+    if refused is not None or writes:
+        reason = refused or (
+            f"the statement is not a query ({sql_problem}); bundles replay queries only"
+        )
         lanes = {lane: _unavailable(reason) for lane in LANES}
         return _ExportedRun(files, _entry(record, None, reason, {}, lanes))
     names = _scanned_tables(df.logical_plan())
@@ -480,9 +603,9 @@ def _export_run(session: Session, run_id: str) -> _ExportedRun:
     data, consumed, substrait_problem = _substrait(session, df)
     if data is not None:
         files["plan.substrait"] = data
-    result, note = _result(session, run_id, names)
+    result, note = _result(df, record, names)
     if result is not None and consumed is not None:
-        substrait_problem = _substrait_reproduces(session, consumed, result)
+        substrait_problem = _substrait_reproduces(session, df, consumed, result)
     lanes = {
         "substrait": {"available": True, "plan": f"{run_id}/plan.substrait"}
         if substrait_problem is None
@@ -498,17 +621,29 @@ def _export_run(session: Session, run_id: str) -> _ExportedRun:
     return _ExportedRun(files, _entry(record, result, note, tables, lanes))
 
 
-def export(session: Session, run_ids: Iterable[str], directory: str | Path) -> Path:
-    """Write a bundle of ``run_ids`` (default: the last run) to ``directory``, atomically.
+def _missing_parents(target: Path) -> list[Path]:
+    """The directories above ``target`` that do not exist yet, deepest first."""
+    missing = []
+    parent = target.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    return missing
 
-    Every run exports. A run that executed is executed once more (streamed,
-    never materialised) for its result hash, twice when its Substrait plan is
-    checked too; a run that was only planned is not executed.
-    """
-    target = Path(directory)
-    if target.exists():
-        msg = f"{target} already exists; choose a new directory (bundles are never overwritten)"
-        raise ArtifactError(msg)
+
+def _unwritable(target: Path, exc: OSError) -> str:
+    blocker = next((p for p in target.parents if os.path.lexists(p)), None)
+    if blocker is not None and not blocker.is_dir():
+        why = f"{blocker} is a file, not a directory"
+    else:
+        why = str(exc.strerror or exc) + (f" ({exc.filename})" if exc.filename else "")
+    return (
+        f"cannot write the bundle to {target}: {why}. Choose a directory you can create and "
+        "write to; nothing was left behind"
+    )
+
+
+def _export_ids(session: Session, run_ids: Iterable[str]) -> list[str]:
     ids = list(dict.fromkeys(run_ids)) or ([session.last_run_id] if session.last_run_id else [])
     if not ids:
         raise ArtifactError("no run to export yet: run a query first")
@@ -516,8 +651,44 @@ def export(session: Session, run_ids: Iterable[str], directory: str | Path) -> P
         if not _RUN_ID.fullmatch(run_id):
             msg = f"{run_id!r} is not a run id (they look like 20261125T101500-1a2b3c4d)"
             raise ArtifactError(msg)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
+    return ids
+
+
+def _write_runs(session: Session, ids: list[str], into: Path, manifest: dict[str, Any]) -> None:
+    """Export each run into ``into``, then the manifest listing them and their files."""
+    for run_id in ids:
+        exported = _export_run(session, run_id)
+        (into / run_id).mkdir()
+        for name, data in exported.files.items():
+            (into / run_id / name).write_bytes(data)
+            manifest["files"][f"{run_id}/{name}"] = _sha256(data)
+        manifest["runs"].append(exported.entry)
+    (into / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories export created above a bundle that was not written."""
+    for made in directories:
+        try:
+            made.rmdir()
+        except OSError:
+            return
+
+
+def export(session: Session, run_ids: Iterable[str], directory: str | Path) -> Path:
+    """Write a bundle of ``run_ids`` (default: the last run) to ``directory``, atomically.
+
+    Every run exports. A run that executed is executed once more (streamed,
+    never materialised) for its result hash, twice when its Substrait plan is
+    checked too; a run that was only planned, or whose plan is not a query, is
+    not executed. ``~`` in ``directory`` is the home directory. A directory that
+    cannot be written is an :class:`ArtifactError`, and leaves nothing behind.
+    """
+    target = Path(directory).expanduser()
+    if os.path.lexists(target):
+        msg = f"{target} already exists; choose a new directory (bundles are never overwritten)"
+        raise ArtifactError(msg)
+    ids = _export_ids(session, run_ids)
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "content_hash": hashing.ALGORITHM,
@@ -526,18 +697,20 @@ def export(session: Session, run_ids: Iterable[str], directory: str | Path) -> P
         "runs": [],
         "files": {},
     }
+    created = _missing_parents(target)
+    partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
     try:
-        for run_id in ids:
-            exported = _export_run(session, run_id)
-            (partial / run_id).mkdir(parents=True)
-            for name, data in exported.files.items():
-                (partial / run_id / name).write_bytes(data)
-                manifest["files"][f"{run_id}/{name}"] = _sha256(data)
-            manifest["runs"].append(exported.entry)
-        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        # The place is made first, so a directory that cannot be written fails fast.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.mkdir()
+        _write_runs(session, ids, partial, manifest)
         partial.rename(target)
+    except OSError as exc:
+        raise ArtifactError(_unwritable(target, exc)) from exc
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        if not os.path.lexists(target):
+            _remove_empty(created)
     for name, digest in manifest["files"].items():
         session.diagnostics.artifact_written(name.split("/", 1)[0], target / name, digest)
     return target
@@ -634,6 +807,13 @@ def _parse_run(raw: Any, index: int, files: Mapping[str, str], where: str) -> _B
     note = _key(run, "note", str | None, at)
     tables = _key(run, "tables", dict, at)
     for name, ddl in tables.items():
+        if not _TABLE_NAME.fullmatch(name):
+            msg = (
+                f"{at}.tables names {name[:80]!r}, which is not a table name (one to three "
+                "non-empty parts separated by '.'); the bundle is damaged or was not written by "
+                "the workbench: export it again"
+            )
+            raise ArtifactError(msg)
         _expect(ddl, str, f"{at}.tables.{name}")
     raw_lanes = _key(run, "lanes", dict, at)
     lanes = {
@@ -688,12 +868,15 @@ def _read_manifest(root: Path) -> tuple[str, dict[str, Any]]:
     if not path.is_file():
         msg = f"{root} is not a bundle: it has no {MANIFEST} (export one with %wb export)"
         raise ArtifactError(msg)
+    return str(path), _expect(_json(_read(path), str(path)), dict, str(path))
+
+
+def _read(path: Path) -> bytes:
     try:
-        manifest = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{path} is not valid JSON ({exc}); the bundle is damaged: export it again"
+        return path.read_bytes()
+    except OSError as exc:
+        msg = f"cannot read {path}: {exc.strerror or exc}; check the bundle's permissions"
         raise ArtifactError(msg) from None
-    return str(path), _expect(manifest, dict, str(path))
 
 
 def _verified(
@@ -706,7 +889,7 @@ def _verified(
         if name.split("/", 1)[0] not in run_ids:
             msg = f"{where}: file {name!r} belongs to no listed run; the bundle is refused"
             raise ArtifactError(msg)
-        data = path.read_bytes() if path.is_file() else None
+        data = _read(path) if path.is_file() else None
         if data is None or _sha256(data) != digest:
             msg = f"{path} is missing or changed since export (SHA-256 differs from the manifest)"
             raise ArtifactError(msg)
@@ -716,7 +899,7 @@ def _verified(
 
 def _open(bundle: str | Path) -> tuple[Path, list[_BundledRun], dict[str, bytes]]:
     """Validate a bundle; return its root, runs and the verified bytes of its files."""
-    root = Path(bundle).resolve()
+    root = Path(bundle).expanduser().resolve()
     where, manifest = _read_manifest(root)
     _check_version(manifest, where)
     _check_algorithm(manifest, where)
@@ -780,8 +963,12 @@ class ReplayReport:
 
     @property
     def ok(self) -> bool:
-        """No run that was compared gave a different result."""
-        return all(run.matches for run in self.runs if run.compared)
+        """Every run with a recorded result hash was compared here, and matches.
+
+        A run whose bundle offers no lane is not compared; if it has a hash, the
+        replay proved nothing about it, so the report is not ok.
+        """
+        return all(run.matches for run in self.runs if run.expected_hash is not None)
 
 
 def _require_tables(root: Path, runs: list[_BundledRun], session: Session) -> None:
@@ -791,7 +978,11 @@ def _require_tables(root: Path, runs: list[_BundledRun], session: Session) -> No
             continue
         for name, ddl in run.tables.items():
             quoted = ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
-            if not session.ctx.table_exist(quoted):
+            try:
+                exists = session.ctx.table_exist(quoted)
+            except Exception:  # noqa: BLE001  (a catalog or schema this session does not have)
+                exists = False
+            if not exists:
                 missing[name] = ddl
     if missing:
         recorded = "\n".join(
@@ -882,18 +1073,29 @@ def replay(bundle: str | Path, session: Session, *, check: bool = True) -> Repla
     ``session`` must have the tables the runs read registered (the bundle's
     ``tables.sql`` says how they were; replay never runs it). Each run goes
     through its first available lane (Substrait, else SQL), read-only. With
-    ``check``, a result that differs raises :class:`ArtifactError`.
+    ``check``, a run whose result differs, or that has a result hash but no lane
+    to compare it through, raises :class:`ArtifactError`. ``~`` in ``bundle`` is
+    the home directory.
     """
     root, runs, files = _open(bundle)
     _require_tables(root, runs, session)
     report = ReplayReport(str(root), tuple(_replay_run(session, run, files, root) for run in runs))
     if check and not report.ok:
-        bad = ", ".join(
-            f"{r.run_id} ({r.lane} lane)" for r in report.runs if r.compared and not r.matches
-        )
-        msg = (
-            f"replay of {root} gave different results for run(s) {bad}: the data, the plan "
-            "or the engine differ from export"
-        )
+        bad = [r for r in report.runs if r.compared and not r.matches]
+        unchecked = [r for r in report.runs if r.expected_hash is not None and not r.compared]
+        parts = []
+        if bad:
+            named = ", ".join(f"{r.run_id} ({r.lane} lane)" for r in bad)
+            parts.append(
+                f"gave different results for run(s) {named}: the data, the plan or the engine "
+                "differ from export"
+            )
+        if unchecked:
+            named = "; ".join(f"{r.run_id}: {r.note}" for r in unchecked)
+            parts.append(
+                f"could not compare run(s) that have a result hash, because no lane replays "
+                f"them ({named}); replay with check=False to see the rest of the report"
+            )
+        msg = f"replay of {root} " + "; and it ".join(parts)
         raise ArtifactError(msg)
     return report
