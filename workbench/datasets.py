@@ -79,12 +79,7 @@ class TpchData:
                     table, f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'"
                 )
             else:
-                from deltalake import DeltaTable
-
-                session.ctx.register_table(table, DeltaTable(str(self.delta(table))))
-                session.record_registration(
-                    table, f"-- {table}: deltalake.DeltaTable({str(self.delta(table))!r}) (Python)"
-                )
+                session.register_delta(table, str(self.delta(table)))
 
 
 def _scale_name(scale: float) -> str:

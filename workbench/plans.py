@@ -200,9 +200,16 @@ class PlanTree:
         return plan_text(self)
 
 
+_FOREIGN = "FFI_ExecutionPlan"
+
+
 def _split_display(display: str) -> tuple[str, str]:
     first = display.strip()
     operator, _, details = first.partition(": ")
+    if operator.strip() == _FOREIGN:
+        # An operator of the Rust extension (a Delta scan, say): DataFusion shows only its
+        # name across FFI ("FFI_ExecutionPlan: DeltaScanExec, number_of_children=1").
+        return details.split(",", 1)[0].strip(), "in the workbench extension (FFI)"
     return operator.strip(), details.strip()
 
 

@@ -14,6 +14,7 @@ modification time). Opt into listing caches with ``CachePolicy(list_files_limit_
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
@@ -24,9 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import datafusion
+import pyarrow.dataset
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
+from datafusion.catalog import Table
+from datafusion.expr import Expr
 
 from workbench import extension
+from workbench.delta import DeltaError, DeltaOptions, DeltaTable, is_delta_ddl, parse_delta_ddl
 from workbench.diagnostics import DiagnosticsSink
 from workbench.errors import (
     ParameterError,
@@ -42,7 +47,7 @@ from workbench.result import Result
 from workbench.runs import RunRecord, RunStatus, RunTracker, new_run_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     import pyarrow as pa
     from datafusion.record_batch import RecordBatchStream
@@ -58,6 +63,9 @@ _DDL_NAME = re.compile(
     r"^\s*(?P<verb>CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
     r"(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?P<name>\"[^\"]+\"|[\w.]+)",
     re.IGNORECASE,
+)
+_PYTHON_ERROR = re.compile(
+    r"PyErr \{ type: <class '[\w.]+'>, value: \w+\(\"(?P<message>(?:[^\"\\]|\\.)*)\"\)"
 )
 _PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
 
@@ -294,6 +302,9 @@ class Session:
             .with_allow_statements(allow=False)
         )
         self.registrations: dict[str, str] = {}
+        self.delta_tables: dict[str, DeltaTable] = {}
+        """Delta tables registered by ``register_delta`` or ``CREATE EXTERNAL TABLE ... DELTA``."""
+        self.ctx.register_udtf(datafusion.udtf(self._delta_files, "wb_delta_files"))
         """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
@@ -348,6 +359,8 @@ class Session:
         if "wb_" in query.lower():
             self.diagnostics.publish()  # after the tracker: a query of wb_runs sees itself
         try:
+            if self.delta_tables:
+                self._refresh_delta(query)
             planned = self._preflight(cell) if len(statements) > 1 else {}
             result_df, stream, executed = self._run_in_order(cell, planned, on_planned)
         except KeyboardInterrupt:
@@ -386,6 +399,9 @@ class Session:
         for statement in cell.statements:
             earlier = cell.statements[: statement.index]
             dependent = any(statement.depends_on(e) for e in earlier)
+            if is_delta_ddl(statement.text):
+                self._check_delta_ddl(statement, cell)
+                continue
             try:
                 df = self._plan(cell, statement, self._plan_options)
             except Exception as exc:
@@ -398,6 +414,16 @@ class Session:
             if not dependent:
                 planned[statement.index] = df
         return planned
+
+    def _check_delta_ddl(self, statement: Statement, cell: _Cell) -> None:
+        """A Delta CREATE is parsed (and refused where DDL is) before anything runs."""
+        if cell.options is not None:
+            refused = Exception("DDL not supported: CreateExternalTable")
+            raise self._error(refused, statement, cell, options=cell.options)
+        try:
+            parse_delta_ddl(statement.text)
+        except DeltaError as exc:
+            raise self._error(exc, statement, cell, options=None) from None
 
     def _run_in_order(
         self,
@@ -422,7 +448,11 @@ class Session:
                             # the tables' data and file lists) before they run.
                             stream = df.execute_stream()
                     continue
-                df = self._plan(cell, statement, cell.options)
+                if is_delta_ddl(statement.text):
+                    self._check_delta_ddl(statement, cell)
+                    df = self._create_delta(statement)
+                else:
+                    df = self._plan(cell, statement, cell.options)
                 if statement is cell.target:
                     # DML/DDL as the result: run it exactly once, now; the Result
                     # replays what it returned (e.g. the inserted row count). Run through
@@ -440,6 +470,104 @@ class Session:
         assert result_df is not None
         return result_df, stream, executed
 
+    def register_delta(
+        self,
+        name: str,
+        uri: str,
+        *,
+        version: int | None = None,
+        timestamp: str | dt.datetime | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        file_column_name: str | None = None,
+        wrap_partition_values: bool = True,
+        enable_parquet_pushdown: bool = True,
+        schema_force_view_types: bool = True,
+        files: Sequence[str] | None = None,
+        replace: bool = True,
+    ) -> DeltaTable:
+        """Register the Delta table at ``uri`` as ``name``, read by the extension's provider.
+
+        Only the files of the snapshot's version are read, and filters reach the scan
+        (partition, file-statistics, row-group and page pruning). ``version`` or
+        ``timestamp`` (RFC 3339 or a datetime) travels in time; ``files`` restricts the
+        scan to those data files; the other keywords are ``DeltaScanConfig``'s knobs (see
+        :class:`workbench.delta.DeltaOptions`).
+
+        Refresh on query: unless pinned (``version``, ``timestamp`` or ``files``), every
+        ``sql()`` that names the table first asks the Delta log for its newest version and
+        reads that one, so commits by other writers are seen by the next query and no
+        query answers from a stale snapshot. A table that needs a reader feature the
+        provider does not support is refused with a :class:`DeltaError` naming it.
+        """
+        if not replace and self.ctx.table_exist(name):
+            msg = f"table {name} already exists; drop it first or register with replace=True"
+            raise DeltaError(msg)
+        options = DeltaOptions(
+            version=version,
+            timestamp=timestamp
+            if not isinstance(timestamp, dt.datetime)
+            else timestamp.isoformat(),
+            storage_options=dict(storage_options or {}),
+            file_column_name=file_column_name,
+            wrap_partition_values=wrap_partition_values,
+            enable_parquet_pushdown=enable_parquet_pushdown,
+            schema_force_view_types=schema_force_view_types,
+            files=tuple(files) if files is not None else None,
+        )
+        table = DeltaTable.open(
+            name, str(Path(uri).expanduser()) if "://" not in uri else uri, options
+        )
+        self._install_delta(table)
+        return table
+
+    def _delta_files(self, name: Any) -> Table:
+        """``wb_delta_files('name')``: the file index of a registered Delta table (SQL)."""
+        scalar = Expr(name).python_value() if not isinstance(name, Expr) else name.python_value()
+        value = scalar.as_py() if hasattr(scalar, "as_py") else scalar
+        table = self.delta_tables.get(str(value).lower())
+        if table is None:
+            known = ", ".join(sorted(self.delta_tables)) or "none yet"
+            msg = (
+                f"wb_delta_files({value!r}): no Delta table of that name in this session "
+                f"(registered: {known}); register one with register_delta or CREATE EXTERNAL "
+                "TABLE ... STORED AS DELTA"
+            )
+            raise DeltaError(msg)
+        return Table(pyarrow.dataset.dataset(table.file_index()))
+
+    def _install_delta(self, table: DeltaTable) -> None:
+        if self.ctx.table_exist(table.name):
+            self.ctx.deregister_table(table.name)
+        self.ctx.register_table(table.name, table.provider)
+        self.delta_tables[table.name.lower()] = table
+        self.record_registration(table.name, table.ddl())
+
+    def _refresh_delta(self, sql: str) -> None:
+        """Re-open the Delta tables ``sql`` names whose log has a newer version (see above)."""
+        lowered = sql.lower()
+        for name, table in list(self.delta_tables.items()):
+            if name in lowered and table.refreshed():
+                self._install_delta(table)
+
+    def _create_delta(self, statement: Statement) -> datafusion.DataFrame:
+        """Run ``CREATE EXTERNAL TABLE ... STORED AS DELTA`` (DataFusion has no factory for it)."""
+        ddl = parse_delta_ddl(statement.text)
+        exists = self.ctx.table_exist(ddl.name)
+        if exists and ddl.if_not_exists:
+            table = self.delta_tables.get(ddl.name.lower())
+        else:
+            if exists and not ddl.replace:
+                msg = f"table {ddl.name} already exists; use CREATE OR REPLACE EXTERNAL TABLE"
+                raise DeltaError(msg)
+            table = DeltaTable.open(ddl.name, ddl.uri, ddl.options)
+            self._install_delta(table)
+            self.record_registration(ddl.name, statement.text)
+        version = table.version if table is not None else None
+        return self.ctx.sql(
+            "SELECT $name AS delta_table, $version AS version",
+            param_values={"name": ddl.name, "version": version},
+        )
+
     def record_registration(self, name: str, ddl: str | None) -> None:
         """Remember how table ``name`` was registered (``None``: it was dropped).
 
@@ -456,6 +584,10 @@ class Session:
         if found is None:
             return
         verb, name = found.group("verb").upper(), found.group("name").strip('"')
+        if is_delta_ddl(statement.text):
+            return  # recorded by _create_delta
+        if verb == "DROP" or name.lower() in self.delta_tables:
+            self.delta_tables.pop(name.lower(), None)
         self.record_registration(name, None if verb == "DROP" else statement.text)
 
     def _on_run_event(self, record: RunRecord, event: str) -> None:
@@ -547,6 +679,9 @@ class Session:
         options: SQLOptions | None,
     ) -> SqlError:
         message = str(exc).removeprefix("DataFusion error: ")
+        raised = _PYTHON_ERROR.search(message)
+        if raised:  # a Python table function (wb_delta_files) refused: its own message
+            message = raised.group("message").encode().decode("unicode_escape")
         refused = _REFUSED.search(message)
         location = locate_error(message, statement.text)
         if location is not None:

@@ -5,6 +5,9 @@
 //! module exports the major it was built against (`DATAFUSION_MAJOR`) and the
 //! Python side refuses to register anything on a mismatch.
 //!
+//! `DeltaProvider` (`delta/`) is a Delta table opened at one version by `deltalake-core`,
+//! handed to DataFusion as an FFI table provider with filter pushdown on.
+//!
 //! `content_hash` (`hashing.rs`) is a plain function, not an FFI component: it
 //! reads an Arrow C stream, which is stable across DataFusion versions.
 
@@ -13,6 +16,7 @@ use pyo3::prelude::*;
 pub mod canonical;
 #[cfg(test)]
 mod canonical_golden;
+pub mod delta;
 pub mod hashing;
 pub mod udf;
 
@@ -27,5 +31,11 @@ fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<udf::stable_id::StableId>()?;
     m.add_class::<udf::prefixed_hash64::PrefixedHash64>()?;
     m.add_function(wrap_pyfunction!(hashing::content_hash, m)?)?;
+    m.add_class::<delta::provider::PyDeltaProvider>()?;
+    m.add_class::<delta::provider::ArrowBatches>()?;
+    m.add(
+        "DeltaError",
+        m.py().get_type::<delta::provider::DeltaError>(),
+    )?;
     Ok(())
 }
