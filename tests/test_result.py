@@ -215,13 +215,23 @@ def test_preview_past_the_size_limit_is_refused_not_buffered():
 def test_paging_far_ahead_streams_past_rows_without_keeping_them():
     session = workbench.RuntimeProfile(max_materialize_bytes=1 << 20).session()
     result = session.sql("SELECT value FROM generate_series(1, 3000000)")
+    head = result.preview(3)
     page = result.page(200_000, 10)
     assert page.column(0).to_pylist() == list(range(2_000_001, 2_000_011))
     assert result.rows_kept * 8 <= (1 << 20) + 8192 * 8  # the head stayed within the limit
     assert result.page(200_001, 10).column(0).to_pylist() == list(range(2_000_011, 2_000_021))
-    assert result.page(0, 3).column(0).to_pylist() == [1, 2, 3]  # the head is still there
+    assert result.page(0, 3).equals(head)  # the previewed head is still there
     with pytest.raises(ResultConsumedError, match="streamed past"):
         result.page(150_000, 10)
+
+
+def test_paging_forward_page_by_page_keeps_every_page():
+    session = workbench.RuntimeProfile(batch_size=100, target_partitions=1).session()
+    result = session.sql("SELECT value FROM generate_series(0, 9999)")
+    pages = [result.page(i, 250).column(0).to_pylist() for i in range(8)]
+    assert pages[3] == list(range(750, 1000))
+    assert result.page(2, 250).column(0).to_pylist() == list(range(500, 750))  # kept
+    assert 2000 <= result.rows_kept <= 2100
 
 
 def test_paging_far_ahead_keeps_memory_flat():
@@ -333,11 +343,14 @@ def test_a_page_that_crosses_the_end_of_the_kept_rows_is_served():
         batch_size=10, target_partitions=1, max_materialize_bytes=200
     ).session()
     result = session.sql("SELECT value FROM generate_series(0, 99)")
-    assert result.page(1, 20).column(0).to_pylist() == list(range(20, 40))
+    # 40 rows do not fit under 200 bytes: the head keeps 30, the rest comes from the stream.
+    assert result.page(0, 40).column(0).to_pylist() == list(range(40))
+    assert result.rows_kept == 30
     assert result.page(0, 3).column(0).to_pylist() == [0, 1, 2]  # the head stayed
     assert result.page(5, 7).column(0).to_pylist() == list(range(35, 42))
+    assert result.page(2, 20).column(0).to_pylist() == list(range(40, 60))  # onward
     with pytest.raises(ResultConsumedError, match="only the first 30 rows were kept"):
-        result.page(0, 40)  # rows past the head were dropped once paging went ahead
+        result.page(1, 25)  # rows 30-39 were let go when the window moved on
 
 
 def test_preview_of_exactly_what_fits_under_the_limit_is_shown():

@@ -66,6 +66,8 @@ if TYPE_CHECKING:
 
 
 _STOPPED = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
+PAGE_AHEAD_KEEP_BYTES = 64 << 20
+"""Bytes of rows a jump ahead with ``page()`` keeps before it streams past the rest."""
 
 
 class Result:
@@ -320,10 +322,11 @@ class Result:
     def page(self, index: int, size: int = 50) -> pa.Table:
         """Rows ``[index*size, (index+1)*size)``.
 
-        Pages within the size limit stay buffered, so earlier pages can be read
-        again. A page further ahead streams past the rows before it without
-        keeping them and keeps only itself; rows streamed past are gone
-        (reading them raises :class:`ResultConsumedError`).
+        Paging forward keeps every page (within the size limit), so earlier pages
+        can be read again. A page further ahead keeps the rows before it only while
+        they fit in ``PAGE_AHEAD_KEEP_BYTES`` (64 MiB, or the size limit if lower);
+        past that it streams by them without keeping them and keeps only itself.
+        Rows streamed past are gone (reading them raises :class:`ResultConsumedError`).
         """
         self._count("page(index, size): index", index, least=0)
         self._count("page(index, size): size", size, least=1)
@@ -332,11 +335,15 @@ class Result:
             return self._buffered_table().slice(start, size)
         self._check_not_streaming()
         if not self._dropped:
+            # Keep the rows up to the page, within the size limit; for a jump ahead, within
+            # a smaller budget, so paging far into a large result holds little memory.
+            jump = start > self._buffered_rows
+            limit = min(self.max_materialize_bytes, PAGE_AHEAD_KEEP_BYTES) if jump else None
             try:
-                self._fill(end, what=f"page({index:,}, {size:,})")
+                self._fill(end, what=f"page({index:,}, {size:,})", limit=limit)
                 return self._buffered_table().slice(start, size)
             except ResultTooLargeError:
-                pass  # too far ahead to keep everything before it: stream past it
+                pass  # the rest comes from the stream, kept apart from the head
         if start < self._buffered_rows:
             if self._dropped:
                 raise self._consumed_error()
