@@ -53,6 +53,19 @@ _RUNS_SCHEMA = pa.schema(
         ("batches", pa.int64()),
         ("bytes", pa.int64()),
         ("error", pa.string()),
+        (
+            "delta_files",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("table", pa.string()),
+                        ("version", pa.int64()),
+                        ("files_total", pa.int64()),
+                        ("files_scanned", pa.int64()),
+                    ]
+                )
+            ),
+        ),
     ]
 )
 _ARTIFACTS_SCHEMA = pa.schema(
@@ -155,7 +168,10 @@ class DiagnosticsSink:
                 for f in dataclasses.fields(r)
                 if f.name in _RUNS_SCHEMA.names
             }
-            | {"status": str(r.status)}
+            | {
+                "status": str(r.status),
+                "delta_files": [dataclasses.asdict(d) for d in r.delta_files],
+            }
             for r in self._runs.values()
         ]
         self._replace(RUNS_TABLE, pa.Table.from_pylist(rows, schema=_RUNS_SCHEMA))

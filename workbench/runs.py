@@ -33,6 +33,16 @@ def new_run_id() -> str:
 
 
 @dataclass(frozen=True)
+class DeltaFiles:
+    """How many data files of one Delta table a run read, out of its snapshot's files."""
+
+    table: str
+    version: int | None
+    files_total: int
+    files_scanned: int | None
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One execution: identity, SQL, timing, volume and outcome."""
 
@@ -49,6 +59,8 @@ class RunRecord:
     """Arrow buffer bytes of the batches read so far."""
     status: RunStatus
     error: str | None = None
+    delta_files: tuple[DeltaFiles, ...] = ()
+    """Per Delta table scanned: files in its snapshot and files read (set when the run ends)."""
 
 
 class RunTracker:
@@ -59,8 +71,10 @@ class RunTracker:
         sql: str,
         label: str | None = None,
         on_event: Callable[[RunRecord, str], None] | None = None,
+        on_end: Callable[[RunRecord], RunRecord] | None = None,
     ) -> None:
         self._on_event = on_event
+        self._on_end = on_end
         self._started = time.perf_counter()
         self._record = RunRecord(
             run_id=new_run_id(),
@@ -113,5 +127,8 @@ class RunTracker:
             finished_at=dt.datetime.now(dt.UTC),
             elapsed_s=self._elapsed(),
         )
+        if self._on_end is not None:
+            # Facts only known at the end, such as the files a Delta scan read.
+            self._record = self._on_end(self._record)
         if self._on_event is not None:
             self._on_event(self._record, "finish")
