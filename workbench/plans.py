@@ -14,6 +14,10 @@ Two values are only visible in a metric's text, not its ``value``: pruning
 counters ("4 total → 1 matched") and ``output_batches``. Those are parsed from
 the metric's own text (``_parse_count``, ``_parse_pruning``), one value at a
 time, and tested.
+
+A Delta scan of the extension shows across FFI only as its operator name, so its facts
+travel as metrics of its ``DeltaTableExec`` node: ``delta_files_total`` and
+``delta_files_scanned``, labelled with the table's registered name and version.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ _PRUNING_METRICS = (
     "limit_pruned_row_groups",
 )
 _SCAN_TIME = "time_elapsed_processing"
+_DELTA_METRICS = ("delta_files_total", "delta_files_scanned")
 
 
 def _number(digits: str, suffix: str) -> int:
@@ -126,6 +131,14 @@ class PhysicalNode:
     """When its last partition finished (UTC)."""
     metrics: tuple[tuple[str, int], ...] = ()
     """Every numeric metric, summed across partitions, by name."""
+    delta_table: str | None = None
+    """For a Delta scan (``DeltaTableExec``): the name the table is registered under."""
+    delta_version: int | None = None
+    """The Delta table version the scan reads."""
+    delta_files_total: int | None = None
+    """Data files in that version's snapshot."""
+    delta_files_scanned: int | None = None
+    """Files the scan reads after partition and file-statistics pruning."""
 
     def walk(self) -> Iterator[PhysicalNode]:
         yield self
@@ -224,9 +237,13 @@ class _Tally:
     pruning: dict[str, list[int]] = field(default_factory=dict)
     starts: list[dt.datetime] = field(default_factory=list)
     ends: list[dt.datetime] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    """Labels of the Delta metrics (table, version)."""
 
     def add(self, metric: Any) -> None:
         name, value, partition = metric.name, metric.value, metric.partition
+        if name in _DELTA_METRICS:
+            self.labels.update(metric.labels())
         if name in _PRUNING_METRICS:
             parsed = _parse_pruning(str(metric))
             if parsed is not None:
@@ -269,6 +286,18 @@ class _Tally:
             "started_at": min(self.starts) if self.starts else None,
             "ended_at": max(self.ends) if self.ends else None,
             "metrics": tuple(sorted(sums.items())),
+            **self._delta_fields(),
+        }
+
+    def _delta_fields(self) -> dict[str, Any]:
+        if "delta_files_total" not in self.sums:
+            return {}
+        version = self.labels.get("version", "")
+        return {
+            "delta_table": self.labels.get("table"),
+            "delta_version": int(version) if version.isdigit() else None,
+            "delta_files_total": self.sums["delta_files_total"],
+            "delta_files_scanned": self.sums.get("delta_files_scanned"),
         }
 
 

@@ -31,7 +31,14 @@ from datafusion.catalog import Table
 from datafusion.expr import Expr
 
 from workbench import extension
-from workbench.delta import DeltaError, DeltaOptions, DeltaTable, is_delta_ddl, parse_delta_ddl
+from workbench.delta import (
+    DeltaError,
+    DeltaOptions,
+    DeltaTable,
+    PruningReport,
+    is_delta_ddl,
+    parse_delta_ddl,
+)
 from workbench.diagnostics import DiagnosticsSink
 from workbench.errors import (
     ParameterError,
@@ -519,6 +526,47 @@ class Session:
         )
         self._install_delta(table)
         return table
+
+    def prune(self, table: str, predicate: str, *, analyze: bool = False) -> PruningReport:
+        """Which files of the Delta table ``table`` the SQL ``predicate`` skips, and why.
+
+        Reads only the Delta log: every top-level ``AND`` term of ``predicate`` (a leading
+        ``WHERE`` may stay) is decided on each file's statistics and partition values at
+        the version a query would read now (an unpinned table is refreshed first), so the
+        candidates are the files a scan has to open. The reasons are described in
+        :mod:`workbench.delta.prune`. ``analyze=True`` also runs ``SELECT count(*) FROM
+        table WHERE predicate`` (a run of its own in ``wb_runs``) and adds the funnel read
+        from that scan's metrics: files, Parquet row groups and pages, rows.
+        """
+        delta = self.delta_tables.get(table.lower())
+        if delta is None:
+            known = ", ".join(sorted(self.delta_tables)) or "none yet"
+            msg = (
+                f"prune: no Delta table named {table!r} in this session (registered: {known}); "
+                "register one with register_delta or CREATE EXTERNAL TABLE ... STORED AS DELTA"
+            )
+            raise DeltaError(msg)
+        text = re.sub(r"^\s*where\b", "", predicate, flags=re.IGNORECASE).strip()
+        if not text:
+            msg = f'prune {delta.name}: the predicate is empty; give one, e.g. "id > 5"'
+            raise DeltaError(msg)
+        if delta.refreshed():
+            self._install_delta(delta)
+        try:
+            files, terms = delta.provider.prune(text)
+        except extension.module().DeltaError as exc:
+            raise DeltaError(f"prune {delta.name}: {exc}") from None
+        report = PruningReport.from_verdicts(
+            delta.name, delta.version, text, pyarrow.table(files), terms
+        )
+        if not analyze:
+            return report
+        quoted = '"' + delta.name.replace('"', '""') + '"'
+        # The predicate is SQL the caller wrote, and the provider parsed it as one expression.
+        query = f"SELECT count(*) AS matching FROM {quoted} WHERE {text}"  # noqa: S608
+        result = self.sql(query, label=f"prune {delta.name}")
+        matching = result.to_pyarrow().column("matching")[0].as_py()
+        return report.with_scan(self.plan(result.run.run_id), int(matching))
 
     def _delta_files(self, name: Any) -> Table:
         """``wb_delta_files('name')``: the file index of a registered Delta table (SQL)."""

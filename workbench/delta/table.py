@@ -89,7 +89,7 @@ class DeltaTable:
     def open(cls, name: str, uri: str, options: DeltaOptions) -> DeltaTable:
         """Open ``uri`` with ``options`` (reads the Delta log, not the data)."""
         options = replace(options, timestamp=_timestamp(options.timestamp))
-        return cls(name, uri, options, _open_provider(uri, options))
+        return cls(name, uri, options, _open_provider(name, uri, options))
 
     @property
     def version(self) -> int:
@@ -115,7 +115,7 @@ class DeltaTable:
         """Open the newest version if a commit landed since; whether it changed."""
         if self.options.pinned or self.latest_version() == self.version:
             return False
-        self.provider = _open_provider(self.uri, self.options)
+        self.provider = _open_provider(self.name, self.uri, self.options)
         return True
 
     def file_index(self) -> pa.Table:
@@ -138,11 +138,12 @@ class DeltaTable:
         return text
 
 
-def _open_provider(uri: str, options: DeltaOptions) -> Any:
+def _open_provider(name: str, uri: str, options: DeltaOptions) -> Any:
     ext = extension.module()
     try:
         return ext.DeltaProvider.open(
             uri,
+            name=name,
             version=options.version,
             timestamp=options.timestamp,
             storage_options=dict(options.storage_options) or None,

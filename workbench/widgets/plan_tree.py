@@ -38,8 +38,18 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def delta_badge(node: PhysicalNode) -> str | None:
+    """``Delta lineitem v0: 1/10 files`` for a Delta scan node, else None."""
+    if node.delta_files_total is None:
+        return None
+    version = "" if node.delta_version is None else f" v{node.delta_version}"
+    scanned = _count(node.delta_files_scanned)
+    return f"Delta {node.delta_table or '?'}{version}: {scanned}/{node.delta_files_total:,} files"
+
+
 def _badges(node: PhysicalNode) -> list[str]:
-    badges = []
+    badge = delta_badge(node)
+    badges = [] if badge is None else [badge]
     if node.rows_by_partition and node.rows_by_partition.partitions > 1:
         skew = node.rows_by_partition.skew
         if skew >= _SKEW_BADGE:

@@ -12,6 +12,14 @@
 //! is the host's, seen through FFI, whose physical expressions are opaque to this side
 //! (pruning and Parquet row filters need to read them), so planning uses a local session
 //! built from the host's configuration.
+//!
+//! Across FFI the host sees an extension operator only by its name and its metrics, so every
+//! scan plan is wrapped in [`exec::DeltaTableExec`], whose metrics name the table and its file
+//! counts. [`prune`] answers which files a predicate skips from the log alone (`%prune`).
 
+pub mod exec;
 pub mod provider;
+pub mod prune;
 pub mod runtime;
+#[cfg(test)]
+mod testing;

@@ -25,6 +25,8 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
+use super::exec::{DeltaTableExec, ScanFacts};
+use super::prune::{prune, verdicts_batch};
 use super::runtime::{InRuntime, runtime};
 
 create_exception!(
@@ -34,10 +36,12 @@ create_exception!(
     "A Delta table could not be opened or read."
 );
 
-/// `DeltaScan`, with `scan` polled inside the extension's runtime (see the module docs).
+/// `DeltaScan`, with `scan` polled inside the extension's runtime (see the module docs);
+/// its plans are wrapped in a [`DeltaTableExec`] that reports the table's file counts.
 #[derive(Debug)]
 pub struct WorkbenchDeltaScan {
     inner: DeltaScanNext,
+    facts: ScanFacts,
 }
 
 #[async_trait]
@@ -70,7 +74,7 @@ impl TableProvider for WorkbenchDeltaScan {
             future: self.inner.scan(&local, projection, filters, limit),
         }
         .await?;
-        Ok(plan)
+        Ok(Arc::new(DeltaTableExec::new(plan, self.facts.clone())))
     }
 
     fn supports_filters_pushdown(
@@ -89,6 +93,8 @@ impl TableProvider for WorkbenchDeltaScan {
 /// How to open a table: which version and which scan knobs.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
+    /// The name the table is registered under (plan metrics carry it); the URI when absent.
+    pub name: Option<String>,
     pub version: Option<u64>,
     pub timestamp: Option<String>,
     pub storage_options: HashMap<String, String>,
@@ -141,12 +147,17 @@ pub async fn open(uri: &str, options: &OpenOptions) -> Result<OpenedTable, Strin
     if let Some(files) = &options.files {
         scan = scan.with_file_paths(files.clone());
     }
+    let facts = ScanFacts {
+        table: options.name.clone().unwrap_or_else(|| uri.to_string()),
+        version: state.version(),
+        files_total: snapshot.log_data().num_files(),
+    };
     Ok(OpenedTable {
         uri: uri.to_string(),
         version: state.version(),
         partition_columns: state.metadata().partition_columns().to_vec(),
         snapshot,
-        provider: Arc::new(WorkbenchDeltaScan { inner: scan }),
+        provider: Arc::new(WorkbenchDeltaScan { inner: scan, facts }),
     })
 }
 
@@ -211,14 +222,15 @@ impl PyDeltaProvider {
     /// Open `uri` at the latest version, or `version`, or the one current at `timestamp`.
     #[staticmethod]
     #[pyo3(signature = (
-        uri, *, version=None, timestamp=None, storage_options=None, file_column_name=None,
-        wrap_partition_values=true, enable_parquet_pushdown=true, schema_force_view_types=true,
-        files=None
+        uri, *, name=None, version=None, timestamp=None, storage_options=None,
+        file_column_name=None, wrap_partition_values=true, enable_parquet_pushdown=true,
+        schema_force_view_types=true, files=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         uri: String,
+        name: Option<String>,
         version: Option<u64>,
         timestamp: Option<String>,
         storage_options: Option<HashMap<String, String>>,
@@ -229,6 +241,7 @@ impl PyDeltaProvider {
         files: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let options = OpenOptions {
+            name,
             version,
             timestamp,
             storage_options: storage_options.unwrap_or_default(),
@@ -282,6 +295,31 @@ impl PyDeltaProvider {
         Ok(ArrowBatches {
             batches: Some((batch.schema(), vec![batch])),
         })
+    }
+
+    /// Which files `predicate` (SQL over the table's columns) skips, reading only the log:
+    /// one row per file (path, size_bytes, num_records, kept, reason) and the predicate's
+    /// `AND` terms as (SQL, decidable from statistics).
+    fn prune(
+        &self,
+        py: Python<'_>,
+        predicate: String,
+    ) -> PyResult<(ArrowBatches, Vec<(String, bool)>)> {
+        let pruning = py
+            .detach(|| prune(&self.table.snapshot, &predicate))
+            .map_err(delta_error)?;
+        let batch = verdicts_batch(&pruning.files);
+        let terms = pruning
+            .conjuncts
+            .into_iter()
+            .map(|c| (c.text, c.decidable))
+            .collect();
+        Ok((
+            ArrowBatches {
+                batches: Some((batch.schema(), vec![batch])),
+            },
+            terms,
+        ))
     }
 
     fn __datafusion_table_provider__<'py>(
