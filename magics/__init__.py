@@ -14,10 +14,12 @@ from typing import Any
 from magics.dfsql import WorkbenchMagics
 from magics.explain import ExplainMagics
 from magics.holder import SessionHolder
+from magics.prune import PruneMagics
 from magics.wb import WbMagics
 
 __all__ = [
     "ExplainMagics",
+    "PruneMagics",
     "SessionHolder",
     "WbMagics",
     "WorkbenchMagics",
@@ -29,5 +31,6 @@ def load_ipython_extension(ipython: Any) -> None:
     holder = SessionHolder()
     ipython.register_magics(WorkbenchMagics(ipython, holder))
     ipython.register_magics(ExplainMagics(ipython, holder))
+    ipython.register_magics(PruneMagics(ipython, holder))
     ipython.register_magics(WbMagics(ipython, holder))
     ipython.user_ns.setdefault("wb", holder.session)

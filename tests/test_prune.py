@@ -1,4 +1,4 @@
-"""Session.prune: per-file reasons, candidates, the analyzed funnel, the plan badge."""
+"""%prune and Session.prune: per-file reasons, candidates, the analyzed funnel, views, errors."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import datetime as dt
 import json
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable, write_deltalake
+from IPython.utils.capture import capture_output
 
-if TYPE_CHECKING:
-    from workbench.delta import PruningReport
+from workbench.delta import DeltaError, PruningReport
+from workbench.errors import UsageError
+from workbench.widgets.pruning import report_bundle, report_html
 
 
 def _index(session, name: str) -> dict[str, dict]:
@@ -190,3 +191,60 @@ def test_the_explain_tree_badges_the_delta_scan_with_its_file_counts(session, da
     badge = "Delta days v3: 1/4 files"
     assert f"[{badge}]" in tree.text()
     assert f"<span class='badge'>{badge}</span>" in tree._repr_mimebundle_()["text/html"]
+
+
+def test_html_escapes_values_and_the_chart_is_inline_svg_without_scripts(session, tmp_path):
+    uri = str(tmp_path / "markup")
+    table = pa.table({"id": [1, 2], "tag": ["<i>x</i>", "<b onclick='y'>z</b>"]})
+    write_deltalake(uri, table, partition_by=["tag"])
+    session.register_delta("markup", uri)
+    report = session.prune("markup", "tag = '<i>x</i>' AND id < 5", analyze=True)
+    bundle = report_bundle(report)
+    shown = bundle["text/html"]
+    assert "<i>" not in shown
+    assert "<b onclick" not in shown
+    assert "tag = &#x27;&lt;i&gt;x&lt;/i&gt;&#x27;" in shown
+    assert (
+        "file has tag = &#x27;&lt;b onclick=&#x27;&#x27;y&#x27;&#x27;&gt;z&lt;/b&gt;&#x27;" in shown
+    )
+    svg = shown[shown.index("<svg") : shown.index("</svg>")]
+    assert svg.count("<path") >= 2  # bars drawn, not an empty frame
+    assert "<script" not in shown
+    assert "http" not in shown.replace("http://www.w3.org", "")
+    assert "candidate files 1 of 2" in bundle["text/plain"]
+    # Without a chart the HTML still has the table.
+    assert "<svg" not in report_html(report)
+    assert "<table>" in report_html(report)
+
+
+def test_prune_magic_takes_where_and_a_trailing_analyze_flag(ipython, days):
+    ipython.user_ns["wb"].register_delta("magic_days", days)
+    report = ipython.run_line_magic("prune", "magic_days WHERE d < '2024-01-08' --analyze")
+    assert isinstance(report, PruningReport)
+    assert (report.candidate_files, report.analyzed, report.matching_rows) == (1, True, 7)
+    leading = ipython.run_line_magic("prune", "--analyze magic_days d < '2024-01-08'")
+    assert leading.candidate_files == 1
+    assert leading.analyzed
+
+
+@pytest.mark.parametrize(
+    ("line", "error", "message"),
+    [
+        ("magic_days WHERE nope > 1", DeltaError, "No field named nope"),
+        ("magic_days WHERE d >", DeltaError, "cannot parse the predicate"),
+        ("magic_days id + 1", DeltaError, "id + 1: it is Int64, not a condition"),
+        ("nowhere id > 1", DeltaError, "no Delta table named 'nowhere'"),
+        ("magic_days", UsageError, "needs a Delta table and a predicate"),
+    ],
+)
+def test_prune_magic_shows_a_short_error_for_a_bad_predicate_or_table(
+    ipython, days, line, error, message
+):
+    ipython.user_ns["wb"].register_delta("magic_days", days)
+    with capture_output() as captured:
+        outcome = ipython.run_cell(f"%prune {line}")
+    assert isinstance(outcome.error_in_exec, error)
+    shown = captured.stdout + captured.stderr
+    assert message in shown
+    assert "Traceback" not in shown
+    assert len(shown.strip().splitlines()) <= 4

@@ -14,13 +14,13 @@ With ``analyze=True`` the session also runs ``SELECT count(*) FROM table WHERE p
 and the report carries the funnel read from that scan's metrics: files in the snapshot,
 files the Delta scan read, Parquet row groups and pages that survived their statistics,
 and rows read against rows matching. The report is a value: it imports neither the session
-nor any view.
+nor its views (``workbench.widgets.pruning`` renders it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -143,6 +143,16 @@ class PruningReport:
             matching_rows=matching_rows,
             note=note,
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:  # noqa: ARG002
+        from workbench.widgets.pruning import report_bundle
+
+        return report_bundle(self)
+
+    def text(self) -> str:
+        from workbench.widgets.pruning import report_text
+
+        return report_text(self)
 
 
 def _delta_nodes(tree: PlanTree, table: str) -> list[PhysicalNode]:
