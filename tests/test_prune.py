@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 from pathlib import Path
 
+import nbformat
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -15,7 +17,10 @@ from IPython.utils.capture import capture_output
 
 from workbench.delta import DeltaError, PruningReport
 from workbench.errors import UsageError
+from workbench.tour import execute_notebook
 from workbench.widgets.pruning import report_bundle, report_html
+
+from .conftest import REPO
 
 
 def _index(session, name: str) -> dict[str, dict]:
@@ -248,3 +253,43 @@ def test_prune_magic_shows_a_short_error_for_a_bad_predicate_or_table(
     assert message in shown
     assert "Traceback" not in shown
     assert len(shown.strip().splitlines()) <= 4
+
+
+@pytest.fixture(scope="module")
+def prune_notebook(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nb") / "prune.ipynb"
+    return nbformat.read(execute_notebook(REPO / "notebooks" / "prune.ipynb", out), as_version=4)
+
+
+def _outputs(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
+    return "\n".join(parts)
+
+
+def _cell(notebook, starts: str):
+    return next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(starts))
+
+
+@pytest.mark.kernel
+def test_the_prune_notebook_shows_reports_funnel_svg_file_index_and_badge(prune_notebook):
+    plain = _outputs(_cell(prune_notebook, "%prune lineitem_delta WHERE ship_year"))
+    found = re.search(r"candidate files (\d+) of (\d+)", plain)
+    assert found
+    assert 0 < int(found[1]) < int(found[2])
+    assert "partition ship_year = 1995 (file has ship_year = " in plain
+    analyzed = _outputs(_cell(prune_notebook, "%prune lineitem_delta l_shipdate"))
+    assert "analyzed run" in analyzed
+    assert re.search(r"l_shipdate (min|max) \d{4}-\d\d-\d\d [<>]", analyzed)
+    svg = analyzed[analyzed.index("<svg") : analyzed.index("</svg>")]
+    assert svg.count("<path") >= 2
+    index = _outputs(_cell(prune_notebook, "%%dfsql\nSELECT path"))
+    assert "lo (date32[day])" in index
+    assert "ship_year=1995/" in index
+    assert "ship_year=1994/" not in index
+    badge = _outputs(_cell(prune_notebook, "%explain --analyze"))
+    assert re.search(r"Delta lineitem_delta v0: \d+/\d+ files", badge)
+    for cell in prune_notebook.cells:
+        assert all(o["output_type"] != "error" for o in cell.get("outputs", []))
