@@ -149,3 +149,30 @@ def test_filters_reach_the_scan_and_prune_files(session, tmp_path):
     # Only the one file whose statistics overlap [250, 260] is scanned and opened.
     assert metrics["DeltaScanExec"]["count_files_scanned"] == 1
     assert metrics["DataSourceExec"]["files_opened"] == 1
+
+
+def test_every_run_records_the_files_each_delta_scan_read(session, tmp_path):
+    uri = str(tmp_path / "runs")
+    for chunk in range(5):  # five files with disjoint id ranges
+        write_deltalake(
+            uri, pa.table({"id": list(range(chunk * 10, chunk * 10 + 10))}), mode="append"
+        )
+    session.register_delta("r", uri)
+    session.sql("SELECT * FROM r WHERE id < 10").to_pyarrow()
+    session.sql("SELECT * FROM r").to_pyarrow()
+    session.sql("SELECT 1 AS no_delta").to_pyarrow()
+    rows = (
+        session.sql(
+            "SELECT sql, delta_files FROM wb_runs WHERE sql LIKE 'SELECT %' ORDER BY started_at"
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    by_sql = {row["sql"]: row["delta_files"] for row in rows}
+    assert by_sql["SELECT * FROM r WHERE id < 10"] == [
+        {"table": "r", "version": 4, "files_total": 5, "files_scanned": 1}
+    ]
+    assert by_sql["SELECT * FROM r"] == [
+        {"table": "r", "version": 4, "files_total": 5, "files_scanned": 5}
+    ]
+    assert by_sql["SELECT 1 AS no_delta"] == []

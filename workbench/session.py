@@ -30,7 +30,7 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOpti
 from datafusion.catalog import Table
 from datafusion.expr import Expr
 
-from workbench import extension
+from workbench import extension, plans
 from workbench.delta import (
     DeltaError,
     DeltaOptions,
@@ -51,7 +51,7 @@ from workbench.errors import (
 from workbench.ingress import Statement, locate_error, split_statements
 from workbench.ingress.params import check_value, missing_placeholders
 from workbench.result import Result
-from workbench.runs import RunRecord, RunStatus, RunTracker, new_run_id
+from workbench.runs import DeltaFiles, RunRecord, RunStatus, RunTracker, new_run_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -362,7 +362,9 @@ class Session:
         cell = _Cell(
             query, statements, target, bound, self._plan_options if plan_only else self._options
         )
-        tracker = RunTracker(query, label, self._on_run_event)
+        tracker = RunTracker(
+            query, label, self._on_run_event, self._with_delta_files if self.delta_tables else None
+        )
         if "wb_" in query.lower():
             self.diagnostics.publish()  # after the tracker: a query of wb_runs sees itself
         try:
@@ -638,6 +640,28 @@ class Session:
             self.delta_tables.pop(name.lower(), None)
         self.record_registration(name, None if verb == "DROP" else statement.text)
 
+    def _with_delta_files(self, record: RunRecord) -> RunRecord:
+        """The record with the files each Delta scan of the run read (for wb_runs)."""
+        remembered = self._runs.get(record.run_id)
+        if remembered is None:
+            return record  # failed while planning: nothing was scanned
+        try:
+            root = plans.physical_tree(remembered.df.execution_plan())
+        except Exception as exc:  # noqa: BLE001  (the record without counts beats a failed run)
+            warnings.warn(f"Delta file counts of run {record.run_id}: {exc}", stacklevel=2)
+            return record
+        counts = tuple(
+            DeltaFiles(
+                node.delta_table,
+                node.delta_version,
+                node.delta_files_total,
+                node.delta_files_scanned,
+            )
+            for node in root.walk()
+            if node.delta_table is not None and node.delta_files_total is not None
+        )
+        return replace(record, delta_files=counts)
+
     def _on_run_event(self, record: RunRecord, event: str) -> None:
         self.diagnostics.record(record, event)
         if event == "finish" and self.profile.telemetry is not None:
@@ -682,8 +706,6 @@ class Session:
 
     def plan(self, run_id: str) -> PlanTree:
         """The plan tree of a recent run, with its metrics as of now."""
-        from workbench import plans
-
         df, record = self.run(run_id)
         analyzed = record.status == RunStatus.FINISHED
         return plans.capture(df, analyzed=analyzed, sql=record.sql, run_id=run_id)
