@@ -43,7 +43,7 @@ def lab(tmp_path_factory):
         f"{CHROMIUM} is missing: `apt-get install chromium` (scripts/dev.sh test does)"
     )
     root = tmp_path_factory.mktemp("lab")
-    for name in ("tour.ipynb", "plans.ipynb"):
+    for name in ("tour.ipynb", "plans.ipynb", "prune.ipynb"):
         shutil.copy(REPO / "notebooks" / name, root / name)
     port, token = _free_port(), secrets.token_hex(16)
     env = {
@@ -180,4 +180,29 @@ def test_plan_tree_widget_renders_expands_and_shows_details(browser, lab):
     SHOTS.mkdir(parents=True, exist_ok=True)
     analyzed.screenshot(path=str(SHOTS / "plan-tree.png"))
     page.screenshot(path=str(SHOTS / "plans.png"), full_page=True)
+    page.close()
+
+
+def test_pruning_widget_draws_its_funnel_offline_and_sorts_its_file_table(browser, lab):
+    page = _run_all(browser, lab, "prune.ipynb")
+    widget = page.locator(".wb-prune-widget").filter(has=page.locator("img.funnel")).first
+    widget.wait_for(timeout=30_000)
+    widget.scroll_into_view_if_needed()
+    chart = widget.locator("img.funnel")
+    # The funnel is an SVG drawn in the kernel (no CDN): the browser decoded it into pixels.
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 50", arg=chart.element_handle()
+    )
+    assert (chart.get_attribute("src") or "").startswith("data:image/svg+xml")
+    rows = widget.locator("tbody tr")
+    assert rows.count() >= 2
+    before = rows.locator("td:nth-child(1)").all_text_contents()
+    widget.locator("th", has_text="path").click()
+    ascending = rows.locator("td:nth-child(1)").all_text_contents()
+    assert ascending == sorted(before)  # clicking the header sorted the table by path
+    assert ascending != before or before == sorted(before)
+    widget.locator("th", has_text="path").click()
+    assert rows.locator("td:nth-child(1)").all_text_contents() == sorted(before, reverse=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    widget.screenshot(path=str(SHOTS / "prune.png"))
     page.close()
