@@ -155,6 +155,9 @@ def test_params_takes_a_dict_literal_with_spaces(ipython):
         ("--lmit 3", "unknown flag --lmit"),
         ("-o", "--out needs NAME"),
         ("--params {'x': 1", "unclosed bracket"),
+        ("--params {'x': nosuchname}", "--params {'x': nosuchname}: NameError"),
+        ("-o 1bad", "takes a Python variable name"),
+        ("--label a --label b", "--label is given twice"),
     ],
 )
 def test_bad_flags_are_short_usage_errors(ipython, line, message):
@@ -239,21 +242,3 @@ def test_the_profile_environment_variable_configures_load_ext():
         print(profile.read_only, profile.target_partitions)
     """
     assert run_python(code).split()[-2:] == ["True", "3"]
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [
-        ("--params {'x': nosuchname}", "--params {'x': nosuchname}: NameError"),
-        ("--params {'x':", "unclosed bracket"),
-        ("-o 1bad", "takes a Python variable name"),
-        ("--label a --label b", "--label is given twice"),
-    ],
-)
-def test_bad_flag_values_are_usage_errors_not_tracebacks(ipython, line, message):
-    with capture_output() as captured:
-        outcome = ipython.run_cell(f"%%dfsql {line}\nSELECT 1")
-    assert isinstance(outcome.error_in_exec, workbench.errors.UsageError)
-    shown = captured.stdout + captured.stderr
-    assert message in shown
-    assert "Traceback" not in shown
