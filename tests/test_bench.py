@@ -22,7 +22,7 @@ from workbench import datasets
 
 from .conftest import REPO, run_python
 
-GROUPS = {"udf", "tpch", "large", "overhead", "plans", "hashing"}
+GROUPS = {"udf", "tpch", "large", "overhead", "plans", "hashing", "delta"}
 
 
 # -- the harness, on declared variants ----------------------------------------------
@@ -326,3 +326,38 @@ def test_the_largest_plan_renders_within_its_targets(quick_run):
     assert bundle["median_s"] < 0.1
     verdict = f"with a {bundle['metrics']['payload_kb']:.1f} KB payload (targets < 100 ms and < 200 KB: met)"
     assert verdict in stdout
+
+
+def test_delta_scans_only_the_matching_files_and_reports_its_targets(quick_run):
+    _, report, markdown = quick_run
+    delta = {(m["case"], m["variant"]): m for m in report["measurements"] if m["group"] == "delta"}
+    cases = {case for case, _ in delta}
+    assert cases == {
+        "selective query over 100 files",
+        "open a 1,000-file table",
+        "plan a selective query over 1,000 files",
+    }
+    mine = delta[("selective query over 100 files", "register_delta (workbench)")]
+    theirs = delta[("selective query over 100 files", "deltalake DeltaTable provider")]
+    assert theirs["error"] is None
+    # 1% of 100 files: one is scanned by the workbench, all of them by deltalake's provider.
+    assert mine["metrics"]["delta_files_scanned"] == 1
+    assert "PRUNING MISSED" not in mine["note"]
+    assert theirs["metrics"]["files_opened"] >= 100
+    assert mine["metrics"]["bytes_scanned"] * 50 < theirs["metrics"]["bytes_scanned"]
+    assert ("selective query over 100 files", "duckdb delta_scan") in delta or (
+        "duckdb delta_scan left out: " in mine["note"]
+    )
+    section = _section(markdown, "delta")
+    for case in cases - {"selective query over 100 files"}:
+        for m in (
+            delta[(case, "register_delta (workbench)")],
+            delta[(case, "deltalake DeltaTable provider")],
+        ):
+            # Quick mode plans 1,000 files; the metric scales to 10,000.
+            assert m["metrics"]["ms_per_10k_files"] == pytest.approx(
+                m["median_s"] * 10_000, abs=0.1
+            )
+        ms = delta[(case, "register_delta (workbench)")]["metrics"]["ms_per_10k_files"]
+        verdict = "met" if ms < 50 else "MISSED"
+        assert f"- {case}: {ms:.1f} ms per 10,000 files (target < 50 ms: {verdict})" in section
