@@ -34,8 +34,13 @@ export VIRTUAL_ENV=$PWD/.venv PATH=$PWD/.venv/bin:$PATH
 pip install -q "maturin>=1.9,<2"
 
 step "build workbench._ext (dev profile) and install dependencies"
-# Both modes install the same extras, so `python -m bench` works after either command.
-maturin develop -q --extras test,bench
+# Both modes install the same extras, so `python -m bench` runs after either command; the
+# tour builds the extension with optimised dependencies (the dev profile, what bench/
+# measures), the test command the quick profile (unoptimised dependencies: a short cold
+# build for CI). See docs/build.md.
+profile=dev
+[ "$mode" = test ] && profile=quick
+maturin develop -q --profile "$profile" --extras test,bench
 python -c 'import workbench; print(workbench.capabilities().summary())'
 
 step "JupyterLab: the workbench's extensions only"
@@ -65,10 +70,10 @@ step "lint and types"
 ruff check .
 ruff format --check .
 mypy
-( cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings )
+( cd rust && cargo fmt --check && cargo clippy --profile quick --all-targets -- -D warnings )
 
 step "cargo test"
-( cd rust && cargo test )
+( cd rust && cargo test --profile quick )
 
 if ! command -v chromium >/dev/null; then
   step "chromium for the browser tests (Debian package)"
