@@ -33,7 +33,7 @@ step "python environment (.venv)"
 export VIRTUAL_ENV=$PWD/.venv PATH=$PWD/.venv/bin:$PATH
 pip install -q "maturin>=1.9,<2"
 
-step "build workbench._ext (dev profile) and install dependencies"
+step "build workbench._ext and install dependencies"
 # Both modes install the same extras, so `python -m bench` runs after either command; the
 # tour builds the extension with optimised dependencies (the dev profile, what bench/
 # measures), the test command the quick profile (unoptimised dependencies: a short cold
