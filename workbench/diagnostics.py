@@ -149,6 +149,11 @@ class DiagnosticsSink:
             )
         )
 
+    def run_ids(self) -> list[str]:
+        """Ids of the runs ``wb_runs`` holds, oldest start first."""
+        with self._lock:
+            return list(self._runs)
+
     def publish(self) -> None:
         """Refresh ``wb_runs`` and ``wb_artifacts``; done lazily, only for SQL that reads them.
 

@@ -31,6 +31,7 @@ with DataFusion's error.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from pathlib import Path
@@ -159,20 +160,14 @@ class Result:
         if self._exhausted:
             return None
         stream = self._stream or self._open_stream()
-        try:
-            batch = next(stream).to_pyarrow()
-        except StopIteration:
+        with self._engine_errors("failed while running"):
+            pulled = next(stream, None)
+        if pulled is None:
             self._exhausted = True
             self._stream = None
             self._tracker.end(RunStatus.FINISHED)
             return None
-        except KeyboardInterrupt:
-            self._interrupted()
-            raise
-        except Exception as exc:
-            error = self._sql_error(exc, "failed while running")
-            self._stop(error, RunStatus.FAILED)
-            raise error from exc
+        batch = pulled.to_pyarrow()
         if self._stopped is not None:  # cancel() from another thread while we waited
             raise self._stopped
         if self._tracker.record.batches == 0:
@@ -183,17 +178,23 @@ class Result:
         return batch
 
     def _open_stream(self) -> RecordBatchStream:
-        try:
+        # Physical planning happens here: a planning error, not a failure mid-run.
+        with self._engine_errors("failed while planning"):
             self._stream = self._df.execute_stream()
+        return self._stream
+
+    @contextlib.contextmanager
+    def _engine_errors(self, when: str) -> Iterator[None]:
+        """Ctrl-C and DataFusion errors inside the block stop the run with a short error."""
+        try:
+            yield
         except KeyboardInterrupt:
             self._interrupted()
             raise
         except Exception as exc:
-            # Physical planning happens here: a planning error, not a failure mid-run.
-            error = self._sql_error(exc, "failed while planning")
+            error = self._sql_error(exc, when)
             self._stop(error, RunStatus.FAILED)
             raise error from exc
-        return self._stream
 
     def _interrupted(self) -> None:
         self._stop(

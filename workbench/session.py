@@ -66,11 +66,6 @@ _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
 _PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
-_DDL_NAME = re.compile(
-    r"^\s*(?P<verb>CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
-    r"(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?P<name>\"[^\"]+\"|[\w.]+)",
-    re.IGNORECASE,
-)
 _PYTHON_ERROR = re.compile(
     r"PyErr \{ type: <class '[\w.]+'>, value: \w+\(\"(?P<message>(?:[^\"\\]|\\.)*)\"\)"
 )
@@ -630,14 +625,11 @@ class Session:
             self.registrations[name.lower()] = ddl
 
     def _note_ddl(self, statement: Statement) -> None:
-        found = _DDL_NAME.match(statement.text)
-        if found is None:
-            return
-        verb, name = found.group("verb").upper(), found.group("name").strip('"')
-        if is_delta_ddl(statement.text):
-            return  # recorded by _create_delta
-        if verb == "DROP" or name.lower() in self.delta_tables:
-            self.delta_tables.pop(name.lower(), None)
+        definition = statement.definition
+        if definition is None or definition[0] == "ALTER" or is_delta_ddl(statement.text):
+            return  # a Delta CREATE is recorded by _create_delta
+        verb, name = definition
+        self.delta_tables.pop(name.lower(), None)  # dropped, or replaced by a non-Delta table
         self.record_registration(name, None if verb == "DROP" else statement.text)
 
     def _with_delta_files(self, record: RunRecord) -> RunRecord:
@@ -712,9 +704,7 @@ class Session:
 
     def run_ids(self) -> list[str]:
         """Ids of the runs this session recorded (as ``wb_runs`` lists them), oldest first."""
-        self.diagnostics.publish()
-        rows = self.ctx.sql("SELECT run_id FROM wb_runs ORDER BY started_at").to_pydict()
-        return [str(run_id) for run_id in rows["run_id"]]
+        return self.diagnostics.run_ids()
 
     @property
     def last_run_id(self) -> str | None:

@@ -45,7 +45,7 @@ ANY_NAME = "*"
 
 _NAME_PART = r'(?:"[^"]+"|\w+)'
 _DEFINED = re.compile(
-    r"^\s*(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
+    r"^\s*(?P<verb>CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
     r"(?:TEMP(?:ORARY)?\s+)?(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
     rf"(?P<name>{_NAME_PART}(?:\.{_NAME_PART})*)",
     re.IGNORECASE,
@@ -83,14 +83,20 @@ class Statement:
         return self.kind == Kind.QUERY
 
     @property
+    def definition(self) -> tuple[str, str] | None:
+        """For DDL on a table or view: (``CREATE``/``DROP``/``ALTER``, its name as resolved)."""
+        found = _DEFINED.match(self.text) if self.kind == Kind.DDL else None
+        return (found["verb"].upper(), _last_part(found["name"])) if found else None
+
+    @property
     def defines(self) -> frozenset[str]:
         """Names (lower-cased) this statement creates, drops or alters, or ``{ANY_NAME}``."""
         if self.kind == Kind.SETTINGS:
             return frozenset({ANY_NAME})
         if self.kind != Kind.DDL:
             return frozenset()
-        found = _DEFINED.match(self.text)
-        return frozenset({_last_part(found.group("name"))}) if found else frozenset({ANY_NAME})
+        definition = self.definition
+        return frozenset({definition[1]}) if definition else frozenset({ANY_NAME})
 
     def depends_on(self, earlier: Statement) -> bool:
         """Whether running ``earlier`` can change how this statement plans."""
