@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 
 from magics.flags import Flag, Takes, documented, parse, usage
+from workbench.delta import DeltaError
+from workbench.delta.names import leading_name
 from workbench.errors import QueryCancelledError, UsageError
 
 if TYPE_CHECKING:
@@ -57,9 +59,12 @@ class PruneMagics(Magics):
         (count(*) of the matching rows) and the funnel adds what its scan read: files,
         Parquet row groups, pages, rows.
 
+        The table name is read as SQL reads it: double-quote one with spaces or capitals.
+
         Examples::
 
             %prune lineitem WHERE l_shipdate < '1992-06-01'
+            %prune "my table" WHERE id > 5
             %prune lineitem l_shipdate BETWEEN '1995-01-01' AND '1995-01-31' --analyze
         """
         args, rest = parse(line, FLAGS, magic="%prune", operand=OPERAND)
@@ -67,7 +72,11 @@ class PruneMagics(Magics):
         if trailing:
             late, _ = parse(trailing, FLAGS, magic="%prune")
             args = {k: v or late[k] for k, v in args.items()}
-        table, _, predicate = rest.strip().partition(" ")
+        # The table is SQL: a name written "my table" (or public.t) ends where SQL says.
+        try:
+            table, predicate = leading_name(rest) if rest.strip() else ("", "")
+        except DeltaError as exc:
+            raise UsageError(f"%prune: {exc}\n{usage('%prune', FLAGS, OPERAND)}") from None
         if not table or not predicate.strip():
             example = "%prune lineitem WHERE l_shipdate < '1995-01-01'"
             msg = f"%prune needs a Delta table and a predicate, e.g. {example}\n"

@@ -359,7 +359,8 @@ def _scanned_tables(plan: datafusion.LogicalPlan) -> list[str]:
 
 
 def _registration(name: str, registrations: Mapping[str, str]) -> str:
-    key = name.lower()
+    # Names as the plan shows them: exact (a quoted "Cur2" and cur2 are two tables).
+    key = name
     for prefix in ("datafusion.public.", "public."):
         key = key.removeprefix(prefix)
     return registrations.get(key, _UNKNOWN)

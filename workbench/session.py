@@ -14,7 +14,6 @@ modification time). Opt into listing caches with ``CachePolicy(list_files_limit_
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shlex
@@ -39,6 +38,8 @@ from workbench.delta import (
     is_delta_ddl,
     parse_delta_ddl,
 )
+from workbench.delta import names as delta_names
+from workbench.delta.table import no_remote_stores
 from workbench.diagnostics import DiagnosticsSink
 from workbench.errors import (
     ParameterError,
@@ -54,6 +55,7 @@ from workbench.result import Result
 from workbench.runs import DeltaFiles, RunRecord, RunStatus, RunTracker, new_run_id
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Callable, Mapping, Sequence
 
     import pyarrow as pa
@@ -363,8 +365,6 @@ class Session:
         if "wb_" in query.lower():
             self.diagnostics.publish()  # after the tracker: a query of wb_runs sees itself
         try:
-            if self.delta_tables:
-                self._refresh_delta(query)
             planned = self._preflight(cell) if len(statements) > 1 else {}
             result_df, stream, executed = self._run_in_order(cell, planned, on_planned)
         except KeyboardInterrupt:
@@ -402,7 +402,11 @@ class Session:
         planned: dict[int, datafusion.DataFrame] = {}
         for statement in cell.statements:
             earlier = cell.statements[: statement.index]
-            dependent = any(statement.depends_on(e) for e in earlier)
+            dependent = any(statement.depends_on(e) for e in earlier) or (
+                # wb_delta_files('t') names its table in a string, which no token reads.
+                "wb_delta_files" in statement.text.lower()
+                and any(is_delta_ddl(e.text) for e in earlier)
+            )
             if is_delta_ddl(statement.text):
                 self._check_delta_ddl(statement, cell)
                 continue
@@ -421,12 +425,19 @@ class Session:
 
     def _check_delta_ddl(self, statement: Statement, cell: _Cell) -> None:
         """A Delta CREATE is parsed (and refused where DDL is) before anything runs."""
+        # While the statement runs, _run_in_order turns what is raised here into the
+        # SqlError; wrapping it here too would repeat the position and lose ReadOnlyError.
+        running = cell.current is statement
         if cell.options is not None:
             refused = Exception("DDL not supported: CreateExternalTable")
+            if running:
+                raise refused
             raise self._error(refused, statement, cell, options=cell.options)
         try:
             parse_delta_ddl(statement.text)
         except DeltaError as exc:
+            if running:
+                raise
             raise self._error(exc, statement, cell, options=None) from None
 
     def _run_in_order(
@@ -498,25 +509,32 @@ class Session:
         :class:`workbench.delta.DeltaOptions`).
 
         Refresh on query: unless pinned (``version``, ``timestamp`` or ``files``), every
-        ``sql()`` that names the table first asks the Delta log for its newest version and
-        reads that one, so commits by other writers are seen by the next query and no
-        query answers from a stale snapshot. A table that needs a reader feature the
+        scan of the table (a query, a view over it, a held DataFrame run again) first asks
+        the Delta log for its newest version and reads that one, so commits by other
+        writers are seen by the next query and no query answers from a stale snapshot
+        (see :mod:`workbench.delta.table`). A table that needs a reader feature the
         provider does not support is refused with a :class:`DeltaError` naming it.
+
+        ``name`` reads as in SQL (:mod:`workbench.delta.names`): ``"Events"`` registers
+        ``events``, ``'"Events"'`` keeps the case. ``uri`` is a local path or file:// URL:
+        remote object stores are not built in, so any other URL and any
+        ``storage_options`` are refused.
         """
-        if not replace and self.ctx.table_exist(name):
+        name = delta_names.table_name(name)
+        if storage_options:
+            keys = ", ".join(sorted(storage_options))  # never the values: they hold secrets
+            raise no_remote_stores(f"register_delta({name!r}): storage_options ({keys})")
+        if not replace and self.ctx.table_exist(delta_names.quoted(name)):
             msg = f"table {name} already exists; drop it first or register with replace=True"
             raise DeltaError(msg)
         options = DeltaOptions(
             version=version,
-            timestamp=timestamp
-            if not isinstance(timestamp, dt.datetime)
-            else timestamp.isoformat(),
-            storage_options=dict(storage_options or {}),
+            timestamp=timestamp,
             file_column_name=file_column_name,
             wrap_partition_values=wrap_partition_values,
             enable_parquet_pushdown=enable_parquet_pushdown,
             schema_force_view_types=schema_force_view_types,
-            files=tuple(files) if files is not None else None,
+            files=files,
         )
         table = DeltaTable.open(
             name, str(Path(uri).expanduser()) if "://" not in uri else uri, options
@@ -535,78 +553,95 @@ class Session:
         table WHERE predicate`` (a run of its own in ``wb_runs``) and adds the funnel read
         from that scan's metrics: files, Parquet row groups and pages, rows.
         """
-        delta = self.delta_tables.get(table.lower())
-        if delta is None:
-            known = ", ".join(sorted(self.delta_tables)) or "none yet"
-            msg = (
-                f"prune: no Delta table named {table!r} in this session (registered: {known}); "
-                "register one with register_delta or CREATE EXTERNAL TABLE ... STORED AS DELTA"
-            )
-            raise DeltaError(msg)
+        delta = delta_names.lookup(
+            self.delta_tables,
+            table,
+            where="prune",
+            missing=f"no Delta table named {table!r}",
+            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
+        )
         text = re.sub(r"^\s*where\b", "", predicate, flags=re.IGNORECASE).strip()
         if not text:
             msg = f'prune {delta.name}: the predicate is empty; give one, e.g. "id > 5"'
             raise DeltaError(msg)
-        if delta.refreshed():
-            self._install_delta(delta)
+        delta.refresh()
+        quoted = delta_names.quoted(delta.name)
+        # The predicate is SQL the caller wrote: planned here as the WHERE of a query
+        # (never run), so the candidates are the files this session's own scan would read.
+        scan = f"SELECT * FROM {quoted} WHERE {text}"  # noqa: S608
         try:
-            files, terms = delta.provider.prune(text)
+            self.ctx.sql(scan).execution_plan()
+            planned = True
+        except Exception:  # noqa: BLE001  (the provider plans it alone and says what is wrong)
+            planned = False
+        try:
+            files, terms, version = delta.provider.prune(text, planned)
         except extension.module().DeltaError as exc:
             raise DeltaError(f"prune {delta.name}: {exc}") from None
-        report = PruningReport.from_verdicts(
-            delta.name, delta.version, text, pyarrow.table(files), terms
-        )
+        report = PruningReport.from_verdicts(delta.name, version, text, pyarrow.table(files), terms)
         if not analyze:
             return report
-        quoted = '"' + delta.name.replace('"', '""') + '"'
-        # The predicate is SQL the caller wrote, and the provider parsed it as one expression.
         query = f"SELECT count(*) AS matching FROM {quoted} WHERE {text}"  # noqa: S608
         result = self.sql(query, label=f"prune {delta.name}")
         matching = result.to_pyarrow().column("matching")[0].as_py()
         return report.with_scan(self.plan(result.run.run_id), int(matching))
 
-    def _delta_files(self, name: Any) -> Table:
-        """``wb_delta_files('name')``: the file index of a registered Delta table (SQL)."""
-        scalar = Expr(name).python_value() if not isinstance(name, Expr) else name.python_value()
+    def _delta_files(self, *args: Any) -> Table:
+        """``wb_delta_files('name')``: the file index of a registered Delta table (SQL).
+
+        The name reads as a table name in SQL (``'Events'`` is ``events``, ``'"Events"'``
+        keeps the case), as PostgreSQL reads ``'Events'::regclass``. Every error is a
+        :class:`DeltaError` (DataFusion shows a TypeError from here as a raw dump).
+        """
+        usage = "write wb_delta_files('table name'), one constant string"
+        if len(args) != 1:
+            msg = f"wb_delta_files takes one argument, the Delta table's name, not {len(args)}"
+            raise DeltaError(f"{msg}: {usage}")
+        argument = args[0] if isinstance(args[0], Expr) else Expr(args[0])
+        try:
+            scalar = argument.python_value()
+        except Exception:  # noqa: BLE001  (a column or another expression that is no constant)
+            shown = argument.canonical_name()
+            msg = f"wb_delta_files({shown}): the argument is not a constant string; {usage}"
+            raise DeltaError(msg) from None
         value = scalar.as_py() if hasattr(scalar, "as_py") else scalar
-        table = self.delta_tables.get(str(value).lower())
-        if table is None:
-            known = ", ".join(sorted(self.delta_tables)) or "none yet"
-            msg = (
-                f"wb_delta_files({value!r}): no Delta table of that name in this session "
-                f"(registered: {known}); register one with register_delta or CREATE EXTERNAL "
-                "TABLE ... STORED AS DELTA"
-            )
+        if not isinstance(value, str):
+            shown = "NULL" if value is None else str(value)
+            msg = f"wb_delta_files({shown}): the argument is the Delta table's name; {usage}"
             raise DeltaError(msg)
+        table = delta_names.lookup(
+            self.delta_tables,
+            value,
+            where=f"wb_delta_files({value!r})",
+            missing="no Delta table of that name",
+            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
+        )
+        table.refresh()
         return Table(pyarrow.dataset.dataset(table.file_index()))
 
     def _install_delta(self, table: DeltaTable) -> None:
-        if self.ctx.table_exist(table.name):
-            self.ctx.deregister_table(table.name)
-        self.ctx.register_table(table.name, table.provider)
-        self.delta_tables[table.name.lower()] = table
+        quoted = delta_names.quoted
+        # Quoted, DataFusion registers exactly the resolved name (see workbench.delta.names).
+        if self.ctx.table_exist(quoted(table.name)):
+            self.ctx.deregister_table(quoted(table.name))
+        self.ctx.register_table(quoted(table.name), table.provider)
+        self.delta_tables[table.name] = table
         self.record_registration(table.name, table.ddl())
-
-    def _refresh_delta(self, sql: str) -> None:
-        """Re-open the Delta tables ``sql`` names whose log has a newer version (see above)."""
-        lowered = sql.lower()
-        for name, table in list(self.delta_tables.items()):
-            if name in lowered and table.refreshed():
-                self._install_delta(table)
 
     def _create_delta(self, statement: Statement) -> datafusion.DataFrame:
         """Run ``CREATE EXTERNAL TABLE ... STORED AS DELTA`` (DataFusion has no factory for it)."""
         ddl = parse_delta_ddl(statement.text)
-        exists = self.ctx.table_exist(ddl.name)
+        exists = self.ctx.table_exist(delta_names.quoted(ddl.name))
         if exists and ddl.if_not_exists:
-            table = self.delta_tables.get(ddl.name.lower())
+            table = self.delta_tables.get(ddl.name)
         else:
             if exists and not ddl.replace:
                 msg = f"table {ddl.name} already exists; use CREATE OR REPLACE EXTERNAL TABLE"
                 raise DeltaError(msg)
             table = DeltaTable.open(ddl.name, ddl.uri, ddl.options)
+            # Recorded by _install_delta as table.ddl(): canonical, so a comment in the
+            # statement cannot swallow the ";" that follows it in a bundle's tables.sql.
             self._install_delta(table)
-            self.record_registration(ddl.name, statement.text)
         version = table.version if table is not None else None
         return self.ctx.sql(
             "SELECT $name AS delta_table, $version AS version",
@@ -616,20 +651,21 @@ class Session:
     def record_registration(self, name: str, ddl: str | None) -> None:
         """Remember how table ``name`` was registered (``None``: it was dropped).
 
+        ``name`` is exact, as SQL resolves it (``"Cur2"`` and ``cur2`` are two tables).
         ``ddl`` is SQL that registers the table again in another session, or a
         ``--`` comment saying why there is none (a Python object, say).
         """
         if ddl is None:
-            self.registrations.pop(name.lower(), None)
+            self.registrations.pop(name, None)
         else:
-            self.registrations[name.lower()] = ddl
+            self.registrations[name] = ddl
 
     def _note_ddl(self, statement: Statement) -> None:
         definition = statement.definition
         if definition is None or definition[0] == "ALTER" or is_delta_ddl(statement.text):
             return  # a Delta CREATE is recorded by _create_delta
         verb, name = definition
-        self.delta_tables.pop(name.lower(), None)  # dropped, or replaced by a non-Delta table
+        self.delta_tables.pop(name, None)  # dropped, or replaced by a non-Delta table
         self.record_registration(name, None if verb == "DROP" else statement.text)
 
     def _with_delta_files(self, record: RunRecord) -> RunRecord:

@@ -13,8 +13,9 @@ and one row per file with the reason it was kept or pruned:
 With ``analyze=True`` the session also runs ``SELECT count(*) FROM table WHERE predicate``
 and the report carries the funnel read from that scan's metrics: files in the snapshot,
 files the Delta scan read, Parquet row groups and pages that survived their statistics,
-and rows read against rows matching. The report is a value: it imports neither the session
-nor its views (``workbench.widgets.pruning`` renders it).
+and rows read against rows matching. When the plan reads no Parquet file, the report's
+``note`` says why, from evidence in the plan (:func:`scan_note`). The report is a value:
+it imports neither the session nor its views (``workbench.widgets.pruning`` renders it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from workbench.plans import PhysicalNode, PlanTree
+    from workbench.plans import LogicalNode, PhysicalNode, PlanTree
 
 # Parquet counters of DataFusion's scan, in funnel order: (metric, stage, unit).
 _PARQUET_STAGES = (
@@ -127,21 +128,12 @@ class PruningReport:
 
     def with_scan(self, tree: PlanTree, matching_rows: int | None) -> PruningReport:
         """This report plus the funnel of the analyzed query's plan ``tree``."""
-        stages = scan_funnel(tree, self.table, matching_rows)
-        note = None
-        if not stages:
-            # DataFusion answers count(*) under a partition-only predicate from the
-            # scan's exact statistics (the Delta log's record counts): nothing is read.
-            note = (
-                "the query was answered from the Delta log's statistics without reading "
-                "a data file, so there is no scan to show"
-            )
         return replace(
             self,
-            funnel=(*self.funnel, *stages),
+            funnel=(*self.funnel, *scan_funnel(tree, self.table, matching_rows)),
             run_id=tree.run_id,
             matching_rows=matching_rows,
-            note=note,
+            note=scan_note(tree, self.table),
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:  # noqa: ARG002
@@ -156,12 +148,60 @@ class PruningReport:
 
 
 def _delta_nodes(tree: PlanTree, table: str) -> list[PhysicalNode]:
-    name = table.lower()
-    return [
-        n
-        for n in tree.physical.walk()
-        if n.delta_files_total is not None and (n.delta_table or "").lower() == name
-    ]
+    # Scans are labelled with the exact registered name ("Events" and "events" can differ).
+    nodes = tree.physical.walk()
+    return [n for n in nodes if n.delta_files_total is not None and n.delta_table == table]
+
+
+def _logical_scan_of(node: LogicalNode, table: str) -> bool:
+    """Whether ``node`` is the optimized logical plan's scan of ``table``."""
+    # TableScan displays as "TableScan: <name> projection=[...], full_filters=[...]".
+    return node.operator == "TableScan" and (
+        node.details == table or node.details.startswith(f"{table} ")
+    )
+
+
+def scan_note(tree: PlanTree, table: str) -> str | None:
+    """Why the analyzed plan of ``table`` shows no Parquet scan, read from the plan itself.
+
+    Each note needs its own evidence in the plan, never the mere absence of a scan:
+
+    - a ``DeltaScanMetaExec`` under the table's ``DeltaTableExec``, with no
+      ``DataSourceExec`` below: deltalake counted the rows from the log's per-file
+      statistics (a metadata-only scan), so the funnel stops at the Delta scan;
+    - no scan of the table in the physical plan, while the optimized logical plan still
+      has its ``TableScan`` and the physical plan a ``PlaceholderRowExec``: DataFusion's
+      ``AggregateStatistics`` rule replaced ``count(*)`` with the exact row count of the
+      scan's statistics, which the provider takes from the Delta log's record counts of
+      the files the pushed-down filters keep, so the scan left the plan unread;
+    - no ``TableScan`` of the table and an ``EmptyRelation`` in the logical plan: the
+      optimizer proved the predicate never true and dropped the scan (``WHERE 1 = 0``).
+
+    ``None`` when the plan reads Parquet (the funnel shows it); a neutral note when no
+    scan of the table is left and none of the above explains why.
+    """
+    roots = _delta_nodes(tree, table)
+    if roots:
+        below = {d.operator for n in roots for d in n.walk()}
+        if "DeltaScanMetaExec" in below and "DataSourceExec" not in below:
+            return (
+                "the rows were counted from the Delta log's statistics (a metadata-only "
+                "scan, DeltaScanMetaExec) without reading a data file"
+            )
+        return None
+    logical = list(tree.logical.walk()) if tree.logical is not None else []
+    scanned = any(_logical_scan_of(n, table) for n in logical)
+    if scanned and any(n.operator == "PlaceholderRowExec" for n in tree.physical.walk()):
+        return (
+            "the query was answered from the Delta log's statistics (its exact record "
+            "counts) without reading a data file, so there is no scan to show"
+        )
+    if not scanned and any(n.operator == "EmptyRelation" for n in logical):
+        return (
+            "DataFusion found the predicate never true, so the query did not scan the "
+            "table at all and there is no scan to show"
+        )
+    return f"the analyzed plan has no scan of {table}, so there is no scan to show"
 
 
 def _sum_pruning(nodes: Sequence[PhysicalNode], metric: str) -> tuple[int, int] | None:

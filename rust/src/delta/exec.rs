@@ -190,6 +190,13 @@ impl ExecutionPlan for DeltaTableExec {
         let mut set = MetricsSet::new();
         set.push(count(FILES_TOTAL, self.facts.files_total, &labels));
         set.push(count(FILES_SCANNED, self.files_scanned(), &labels));
+        // The rows this table produced are its scan's: shown on this node too, since the
+        // plan views show the operator the host sees, and that is this one.
+        if let Some(rows) = self.input.metrics().and_then(|m| m.output_rows()) {
+            let output = Count::new();
+            output.add(rows);
+            set.push(Arc::new(Metric::new(MetricValue::OutputRows(output), None)));
+        }
         Some(set)
     }
 
@@ -291,6 +298,8 @@ mod tests {
             // Files are pruned, rows are not filtered here (the filter is Inexact).
             assert_eq!(rows, 20);
             assert_eq!(metric(&plan, FILES_SCANNED).0, 2);
+            // The host sees this node, so it carries the scan's output rows.
+            assert_eq!(plan.metrics().and_then(|m| m.output_rows()), Some(20));
         });
     }
 }

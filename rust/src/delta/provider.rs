@@ -1,32 +1,43 @@
 //! `DeltaProvider`: a Delta table at one version, as an FFI table provider and a file index.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_ffi::table_provider::FFI_TableProvider;
-use deltalake_core::DeltaTableBuilder;
-use deltalake_core::arrow::array::RecordBatchReader;
-use deltalake_core::arrow::datatypes::SchemaRef;
+use deltalake_core::arrow::array::{Array, ArrayRef, RecordBatchReader, StringArray};
+use deltalake_core::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use deltalake_core::arrow::ffi_stream::FFI_ArrowArrayStream;
 use deltalake_core::arrow::record_batch::{RecordBatch, RecordBatchIterator};
 use deltalake_core::datafusion::catalog::{Session, TableProvider};
-use deltalake_core::datafusion::common::{Result as DfResult, Statistics};
+use deltalake_core::datafusion::common::tree_node::{Transformed, TreeNode};
+use deltalake_core::datafusion::common::{
+    DataFusionError, Result as DfResult, Statistics, TableReference, plan_err,
+};
 use deltalake_core::datafusion::datasource::TableType;
-use deltalake_core::datafusion::execution::session_state::SessionStateBuilder;
+use deltalake_core::datafusion::datasource::physical_plan::FileScanConfig;
+use deltalake_core::datafusion::datasource::source::DataSourceExec;
+use deltalake_core::datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use deltalake_core::datafusion::logical_expr::expr::ScalarFunction;
 use deltalake_core::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use deltalake_core::datafusion::physical_plan::ExecutionPlan;
+use deltalake_core::datafusion::prelude::SessionContext;
 use deltalake_core::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use deltalake_core::kernel::EagerSnapshot;
 use deltalake_core::table::builder::parse_table_uri;
+use deltalake_core::{DeltaTable, DeltaTableBuilder};
+use object_store::ObjectStoreExt as _;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+use url::Url;
 
 use super::exec::{DeltaTableExec, ScanFacts};
-use super::prune::{prune, verdicts_batch};
+use super::prune::{Pruning, file_index, plan_conjuncts, prune, verdicts_batch};
 use super::runtime::{InRuntime, runtime};
 
 create_exception!(
@@ -36,18 +47,191 @@ create_exception!(
     "A Delta table could not be opened or read."
 );
 
-/// `DeltaScan`, with `scan` polled inside the extension's runtime (see the module docs);
-/// its plans are wrapped in a [`DeltaTableExec`] that reports the table's file counts.
+/// Where a registered table is read from and how: fixed at registration.
+#[derive(Debug, Clone)]
+struct Source {
+    uri: String,
+    /// The registered name (plan metrics carry it).
+    name: String,
+    config: DeltaScanConfig,
+    files: Option<Vec<String>>,
+    /// A pinned table (version, timestamp or file restriction) is never refreshed.
+    pinned: bool,
+}
+
+/// One version of a table: its log state and the deltalake scan over it.
+pub struct TableVersion {
+    table: DeltaTable,
+    pub version: u64,
+    pub snapshot: EagerSnapshot,
+    pub partition_columns: Vec<String>,
+    scan: DeltaScanNext,
+    facts: ScanFacts,
+}
+
+impl fmt::Debug for TableVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableVersion")
+            .field("version", &self.version)
+            .field("facts", &self.facts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableVersion {
+    fn new(table: DeltaTable, source: &Source) -> Result<Self, String> {
+        let uri = &source.uri;
+        let state = table.snapshot().map_err(|e| format!("{uri}: {e}"))?;
+        let snapshot = state.snapshot().clone();
+        let version = state.version();
+        let mut scan =
+            DeltaScanNext::new(snapshot.clone(), source.config.clone()).map_err(|e| {
+                format!("{uri} (version {version}) cannot be read by this workbench: {e}")
+            })?;
+        if let Some(files) = &source.files {
+            scan = scan.with_file_paths(files.clone());
+        }
+        let facts = ScanFacts {
+            table: source.name.clone(),
+            version,
+            files_total: snapshot.log_data().num_files(),
+        };
+        Ok(Self {
+            partition_columns: state.metadata().partition_columns().to_vec(),
+            table,
+            version,
+            snapshot,
+            scan,
+            facts,
+        })
+    }
+}
+
+/// A registered Delta table as a DataFusion provider: `DeltaScan` over the newest
+/// version, refreshed at every `scan` (unless pinned), polled inside the extension's
+/// runtime (see the module docs), its plans wrapped in a [`DeltaTableExec`] that reports
+/// the table's file counts.
+///
+/// Refreshing in `scan` (physical planning, when a query runs) rather than at
+/// registration means everything that reaches this provider, a view or a DataFrame held
+/// by the user included, reads the newest version. A refresh that changes the schema fails
+/// the scan (the query was planned against the old columns); the next statement planned
+/// sees the new schema.
 #[derive(Debug)]
 pub struct WorkbenchDeltaScan {
-    inner: DeltaScanNext,
-    facts: ScanFacts,
+    source: Source,
+    current: RwLock<Arc<TableVersion>>,
+    /// The version and data files (see [`scan_files`]) of the latest `scan`: `%prune` plans
+    /// its predicate in the host session and reads the files that scan chose here.
+    last_scan: Mutex<Option<LastScan>>,
+}
+
+/// What one `scan` read: the version, and its files (`None` for a plan that opens no
+/// Parquet, e.g. one answered from the log).
+type LastScan = (Arc<TableVersion>, Option<HashSet<String>>);
+
+impl WorkbenchDeltaScan {
+    /// The version the next scan reads unless a commit lands first.
+    pub fn current(&self) -> Arc<TableVersion> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The newest version in the log (the current one if pinned or unchanged).
+    pub async fn refresh(&self) -> Result<Arc<TableVersion>, String> {
+        let current = self.current();
+        if self.source.pinned {
+            return Ok(current);
+        }
+        let mut table = current.table.clone();
+        table
+            .update_incremental(None)
+            .await
+            .map_err(|e| format!("{} ({}): {e}", self.source.name, self.source.uri))?;
+        if table.version() == Some(current.version) {
+            return Ok(current);
+        }
+        let next = Arc::new(TableVersion::new(table, &self.source)?);
+        let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if next.version > slot.version {
+            *slot = Arc::clone(&next);
+        }
+        Ok(Arc::clone(&slot))
+    }
+
+    /// The same version, pinned: what `%prune` plans against.
+    fn pinned_at(&self, version: Arc<TableVersion>) -> Self {
+        Self {
+            source: Source {
+                pinned: true,
+                ..self.source.clone()
+            },
+            current: RwLock::new(version),
+            last_scan: Mutex::new(None),
+        }
+    }
+
+    /// The version and files of the latest scan planned, if any since the last call.
+    pub fn take_last_scan(&self) -> Option<LastScan> {
+        self.last_scan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    fn local_state(session: &dyn Session) -> SessionState {
+        SessionStateBuilder::new()
+            .with_config(session.config().clone())
+            .with_runtime_env(Arc::clone(session.runtime_env()))
+            .with_default_features()
+            .build()
+    }
+}
+
+/// Whether `expr` reads a floating-point partition column.
+///
+/// deltalake-core compares partition values in IEEE total order, where `-0.0 < 0.0`, so a
+/// partition `-0.0` is pruned for `pf = 0`: wrong rows. Such filters stay above the scan.
+fn reads_float_partition(expr: &Expr, schema: &Schema, partitions: &[String]) -> bool {
+    expr.column_refs().iter().any(|column| {
+        partitions.contains(&column.name)
+            && schema.field_with_name(&column.name).is_ok_and(|f| {
+                matches!(
+                    f.data_type(),
+                    DataType::Float16 | DataType::Float32 | DataType::Float64
+                )
+            })
+    })
+}
+
+/// Whether `expr` calls a function.
+fn calls_function(expr: &Expr) -> bool {
+    expr.exists(|e| Ok(matches!(e, Expr::ScalarFunction(_))))
+        .unwrap_or(true)
+}
+
+/// `filter` with every function call resolved in `state` (the host's functions arrive as
+/// foreign UDFs, which the local planner cannot simplify or run with literal arguments),
+/// or `None` when a function is not known locally (a Python UDF, say).
+fn localised(filter: &Expr, state: &SessionState) -> Option<Expr> {
+    filter
+        .clone()
+        .transform_up(|e| match e {
+            Expr::ScalarFunction(call) => match state.scalar_functions().get(call.func.name()) {
+                Some(local) => Ok(Transformed::yes(Expr::ScalarFunction(
+                    ScalarFunction::new_udf(Arc::clone(local), call.args),
+                ))),
+                None => plan_err!("{} is not a built-in function", call.func.name()),
+            },
+            other => Ok(Transformed::no(other)),
+        })
+        .ok()
+        .map(|t| t.data)
 }
 
 #[async_trait]
 impl TableProvider for WorkbenchDeltaScan {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        self.current().scan.schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -64,28 +248,73 @@ impl TableProvider for WorkbenchDeltaScan {
         // Plan against a local session built from the host's configuration: through the
         // FFI session, physical expressions would be created by the host and come back
         // opaque, so pruning could not read them and the Parquet row filter would fail.
-        let local = SessionStateBuilder::new()
-            .with_config(session.config().clone())
-            .with_runtime_env(Arc::clone(session.runtime_env()))
-            .with_default_features()
-            .build();
+        let local = Self::local_state(session);
+        // Filters with functions were declared Inexact, so one that cannot be resolved
+        // locally is left to the filter above the scan.
+        let filters: Vec<Expr> = filters
+            .iter()
+            .filter_map(|f| {
+                if calls_function(f) {
+                    localised(f, &local)
+                } else {
+                    Some(f.clone())
+                }
+            })
+            .collect();
+        let planned = self.current();
         let plan: Arc<dyn ExecutionPlan> = InRuntime {
             handle: runtime().handle().clone(),
-            future: self.inner.scan(&local, projection, filters, limit),
+            future: Box::pin(async {
+                let version = self.refresh().await.map_err(DataFusionError::Execution)?;
+                if version.scan.schema().fields() != planned.scan.schema().fields() {
+                    return plan_err!(
+                        "Delta table {} changed its columns at version {} (this query was \
+                         planned against version {}); run it again, and create views over \
+                         the table again",
+                        self.source.name,
+                        version.version,
+                        planned.version
+                    );
+                }
+                let plan = version
+                    .scan
+                    .scan(&local, projection, &filters, limit)
+                    .await?;
+                let files = data_files(&plan);
+                *self.last_scan.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((Arc::clone(&version), files));
+                Ok(Arc::new(DeltaTableExec::new(plan, version.facts.clone()))
+                    as Arc<dyn ExecutionPlan>)
+            }),
         }
         .await?;
-        Ok(Arc::new(DeltaTableExec::new(plan, self.facts.clone())))
+        Ok(plan)
     }
 
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        let current = self.current();
+        let schema = current.scan.schema();
+        let inner = current.scan.supports_filters_pushdown(filters)?;
+        Ok(filters
+            .iter()
+            .zip(inner)
+            .map(|(filter, pushdown)| {
+                if reads_float_partition(filter, &schema, &current.partition_columns) {
+                    TableProviderFilterPushDown::Unsupported
+                } else if pushdown == TableProviderFilterPushDown::Exact && calls_function(filter) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    pushdown
+                }
+            })
+            .collect())
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        self.inner.statistics()
+        self.current().scan.statistics()
     }
     // No insert_into: a workbench Delta table is read-only from SQL.
 }
@@ -105,60 +334,88 @@ pub struct OpenOptions {
     pub files: Option<Vec<String>>,
 }
 
-/// A table opened at one version: its snapshot and the provider over it.
+/// A registered table: where it is and the provider reading it.
 pub struct OpenedTable {
     pub uri: String,
-    pub version: u64,
-    pub snapshot: EagerSnapshot,
-    pub partition_columns: Vec<String>,
     pub provider: Arc<WorkbenchDeltaScan>,
 }
 
 /// Open `uri` (a path or URL) at the version `options` name, refusing unreadable features.
 pub async fn open(uri: &str, options: &OpenOptions) -> Result<OpenedTable, String> {
+    if options.version.is_some() && options.timestamp.is_some() {
+        return Err("give version or timestamp, not both".to_string());
+    }
     let url = parse_table_uri(uri).map_err(|e| format!("{uri} is not a Delta table: {e}"))?;
     let mut builder = DeltaTableBuilder::from_url(url)
         .map_err(|e| format!("{uri}: {e}"))?
         .with_storage_options(options.storage_options.clone());
     if let Some(version) = options.version {
+        // Loading walks the log up to the version: a version past the newest would list
+        // for a very long time before failing, so it is checked first.
+        let latest = latest_version(uri, &options.storage_options).await?;
+        if version > latest {
+            return Err(format!(
+                "{uri} has no version {version}: its newest version is {latest}"
+            ));
+        }
         builder = builder.with_version(version);
     }
+    let mut moment = None;
     if let Some(timestamp) = &options.timestamp {
-        builder = builder.with_datestring(timestamp).map_err(|e| {
+        let parsed = DateTime::parse_from_rfc3339(timestamp).map_err(|e| {
             format!("timestamp {timestamp:?}: {e}; use RFC 3339, e.g. 2026-11-25T10:00:00Z")
         })?;
+        moment = Some(parsed.with_timezone(&Utc));
+        builder = builder.with_timestamp(parsed.with_timezone(&Utc));
     }
     let table = builder.load().await.map_err(|e| format!("{uri}: {e}"))?;
-    let state = table.snapshot().map_err(|e| format!("{uri}: {e}"))?;
-    let snapshot = state.snapshot().clone();
-    let config = DeltaScanConfig {
-        file_column_name: options.file_column_name.clone(),
-        wrap_partition_values: options.wrap_partition_values,
-        enable_parquet_pushdown: options.enable_parquet_pushdown,
-        schema_force_view_types: options.schema_force_view_types,
-        schema: None,
-    };
-    let mut scan = DeltaScanNext::new(snapshot.clone(), config).map_err(|e| {
-        format!(
-            "{uri} (version {}) cannot be read by this workbench: {e}",
-            state.version()
-        )
-    })?;
-    if let Some(files) = &options.files {
-        scan = scan.with_file_paths(files.clone());
+    if let (Some(moment), Some(version)) = (moment, table.version()) {
+        let committed = commit_time(&table, version).await?;
+        // In milliseconds, as deltalake's search compares: it opened the oldest version
+        // when even that one is later than the moment.
+        if committed.timestamp_millis() > moment.timestamp_millis() {
+            return Err(format!(
+                "{uri} did not exist at {}: its first version ({version}) was committed at {}",
+                moment.to_rfc3339(),
+                committed.to_rfc3339()
+            ));
+        }
     }
-    let facts = ScanFacts {
-        table: options.name.clone().unwrap_or_else(|| uri.to_string()),
-        version: state.version(),
-        files_total: snapshot.log_data().num_files(),
+    let source = Source {
+        uri: uri.to_string(),
+        name: options.name.clone().unwrap_or_else(|| uri.to_string()),
+        config: DeltaScanConfig {
+            file_column_name: options.file_column_name.clone(),
+            wrap_partition_values: options.wrap_partition_values,
+            enable_parquet_pushdown: options.enable_parquet_pushdown,
+            schema_force_view_types: options.schema_force_view_types,
+            schema: None,
+        },
+        files: options.files.clone(),
+        pinned: options.version.is_some() || options.timestamp.is_some() || options.files.is_some(),
     };
+    let version = TableVersion::new(table, &source)?;
     Ok(OpenedTable {
         uri: uri.to_string(),
-        version: state.version(),
-        partition_columns: state.metadata().partition_columns().to_vec(),
-        snapshot,
-        provider: Arc::new(WorkbenchDeltaScan { inner: scan, facts }),
+        provider: Arc::new(WorkbenchDeltaScan {
+            source,
+            current: RwLock::new(Arc::new(version)),
+            last_scan: Mutex::new(None),
+        }),
     })
+}
+
+/// When `version` was committed, as time travel by timestamp reads it (the commit file's
+/// modification time, which is what deltalake's timestamp search compares).
+async fn commit_time(table: &DeltaTable, version: u64) -> Result<DateTime<Utc>, String> {
+    let store = table.log_store();
+    let path = store.log_path().clone().join(format!("{version:020}.json"));
+    let meta = store
+        .object_store(None)
+        .head(&path)
+        .await
+        .map_err(|e| format!("{}: commit {version}: {e}", table.table_url()))?;
+    Ok(meta.last_modified)
 }
 
 /// The newest version of the table at `uri`, reading only the log's listing.
@@ -178,6 +435,86 @@ pub async fn latest_version(
         .await
         .map_err(|e| format!("{uri}: {e}"))?;
     Ok(version)
+}
+
+/// The data files (paths relative to the table, as the log names them, percent-decoded)
+/// that a scan of `provider`'s `version` filtered by `predicate` reads, planned in a local
+/// session. `%prune` uses the files of the host's own scan (see [`WorkbenchDeltaScan`]);
+/// this is for a plan that opens no Parquet, and for tests.
+pub async fn scan_files(
+    provider: &WorkbenchDeltaScan,
+    version: Arc<TableVersion>,
+    predicate: &str,
+) -> Result<HashSet<String>, String> {
+    let pinned: Arc<dyn TableProvider> = Arc::new(provider.pinned_at(Arc::clone(&version)));
+    let ctx = SessionContext::new();
+    let name = &provider.source.name;
+    ctx.register_table(TableReference::bare(name.as_str()), pinned)
+        .map_err(|e| e.to_string())?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let df = ctx
+        .sql(&format!("SELECT * FROM {quoted} WHERE {predicate}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let plan = df.create_physical_plan().await.map_err(|e| e.to_string())?;
+    Ok(data_files(&plan).unwrap_or_default())
+}
+
+/// `%prune` of `predicate` at `version`, whose scan read `scanned` (planned locally when
+/// `None`): the scan's files, explained from the log.
+pub async fn prune_version(
+    provider: &WorkbenchDeltaScan,
+    version: Arc<TableVersion>,
+    scanned: Option<HashSet<String>>,
+    predicate: &str,
+) -> Result<Pruning, String> {
+    // First on its own: its errors name the term at fault.
+    plan_conjuncts(&version.snapshot, predicate)?;
+    let scanned = match scanned {
+        Some(files) => files,
+        None => scan_files(provider, Arc::clone(&version), predicate).await?,
+    };
+    prune(
+        &version.snapshot,
+        predicate,
+        &|path| location_of(version.table.table_url(), path),
+        &scanned,
+        provider.source.files.as_deref(),
+    )
+}
+
+/// The object store location a scan reads for `path` (a log path, relative to `root` or a
+/// URL), computed as deltalake's scan computes it, so it compares with [`data_files`].
+fn location_of(root: &Url, path: &str) -> String {
+    Url::parse(path)
+        .or_else(|_| root.join(path))
+        .ok()
+        .and_then(|url| object_store::path::Path::from_url_path(url.path()).ok())
+        .map_or_else(|| path.to_string(), |p| p.to_string())
+}
+
+/// The object store locations of the data files a scan plan reads (`None` if it opens
+/// none); [`location_of`] gives a log path's.
+fn data_files(plan: &Arc<dyn ExecutionPlan>) -> Option<HashSet<String>> {
+    let mut files = HashSet::new();
+    collect_files(plan, &mut files).then_some(files)
+}
+
+/// Adds the files of every `DataSourceExec` under `plan`; whether there was one.
+fn collect_files(plan: &Arc<dyn ExecutionPlan>, out: &mut HashSet<String>) -> bool {
+    let mut found = false;
+    if let Some(source) = plan.downcast_ref::<DataSourceExec>()
+        && let Some(config) = source.data_source().downcast_ref::<FileScanConfig>()
+    {
+        found = true;
+        for group in &config.file_groups {
+            out.extend(group.iter().map(|f| f.object_meta.location.to_string()));
+        }
+    }
+    for child in plan.children() {
+        found |= collect_files(child, out);
+    }
+    found
 }
 
 /// Arrow batches handed to Python through the Arrow C stream protocol.
@@ -211,6 +548,36 @@ impl ArrowBatches {
 #[pyclass(name = "DeltaProvider", module = "workbench._ext", frozen)]
 pub struct PyDeltaProvider {
     table: OpenedTable,
+}
+
+/// `index` with `file_url` after `path`: the file's URL exactly as a scan's
+/// `file_column_name` column shows it (the table's URL joined with the log's path), so the
+/// two join.
+fn with_file_urls(index: &RecordBatch, root: &str) -> Result<RecordBatch, String> {
+    let paths = index
+        .column_by_name("path")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or("the file index has no path column")?;
+    let root = root.trim_end_matches('/');
+    let urls: StringArray = paths
+        .iter()
+        .map(|path| {
+            path.map(|p| {
+                if p.contains("://") {
+                    p.to_string()
+                } else {
+                    format!("{root}/{p}")
+                }
+            })
+        })
+        .collect();
+    let schema = index.schema();
+    let at = schema.index_of("path").map_err(|e| e.to_string())? + 1;
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = index.columns().to_vec();
+    fields.insert(at, Arc::new(Field::new("file_url", DataType::Utf8, true)));
+    columns.insert(at, Arc::new(urls));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
 fn delta_error(message: String) -> PyErr {
@@ -270,9 +637,10 @@ impl PyDeltaProvider {
             .map_err(delta_error)
     }
 
+    /// The version the next query reads, unless a commit lands first.
     #[getter]
     fn version(&self) -> u64 {
-        self.table.version
+        self.table.provider.current().version
     }
 
     #[getter]
@@ -282,31 +650,53 @@ impl PyDeltaProvider {
 
     #[getter]
     fn partition_columns(&self) -> Vec<String> {
-        self.table.partition_columns.clone()
+        self.table.provider.current().partition_columns.clone()
     }
 
-    /// One row per file of this version: path, size, records, partition values, statistics.
+    /// Read the newest version from the log (unless pinned); the version now current.
+    fn refresh(&self, py: Python<'_>) -> PyResult<u64> {
+        let provider = &self.table.provider;
+        py.detach(|| runtime().block_on(provider.refresh()))
+            .map(|v| v.version)
+            .map_err(delta_error)
+    }
+
+    /// One row per file of the current version: path, size, records, partition values,
+    /// statistics, deletion vector.
     fn file_index(&self) -> PyResult<ArrowBatches> {
-        let batch = self
-            .table
-            .snapshot
-            .add_actions_table(true)
+        let version = self.table.provider.current();
+        let batch = file_index(&version.snapshot)
+            .and_then(|index| with_file_urls(&index, version.table.table_url().as_str()))
             .map_err(|e| delta_error(format!("{}: {e}", self.table.uri)))?;
         Ok(ArrowBatches {
             batches: Some((batch.schema(), vec![batch])),
         })
     }
 
-    /// Which files `predicate` (SQL over the table's columns) skips, reading only the log:
-    /// one row per file (path, size_bytes, num_records, kept, reason) and the predicate's
-    /// `AND` terms as (SQL, decidable from statistics).
+    /// Which files `predicate` (SQL over the table's columns) skips: one row per file
+    /// (path, size_bytes, num_records, kept, reason), the predicate's `AND` terms as (SQL,
+    /// decidable from statistics), and the version. Kept means the scan reads the file:
+    /// the files of the latest scan planned (the caller plans `SELECT * ... WHERE
+    /// predicate` in the host session first), else of a scan planned here at the current
+    /// version. The reasons come from the log's statistics.
+    /// `planned=False` says the caller's query failed to plan: the scan is planned here,
+    /// and a predicate at fault gets an error naming the term.
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (predicate, planned=true))]
     fn prune(
         &self,
         py: Python<'_>,
         predicate: String,
-    ) -> PyResult<(ArrowBatches, Vec<(String, bool)>)> {
+        planned: bool,
+    ) -> PyResult<(ArrowBatches, Vec<(String, bool)>, u64)> {
+        let provider = &self.table.provider;
+        let (version, scanned) = provider
+            .take_last_scan()
+            .filter(|_| planned)
+            .unwrap_or_else(|| (provider.current(), None));
+        let at = version.version;
         let pruning = py
-            .detach(|| prune(&self.table.snapshot, &predicate))
+            .detach(|| runtime().block_on(prune_version(provider, version, scanned, &predicate)))
             .map_err(delta_error)?;
         let batch = verdicts_batch(&pruning.files);
         let terms = pruning
@@ -319,6 +709,7 @@ impl PyDeltaProvider {
                 batches: Some((batch.schema(), vec![batch])),
             },
             terms,
+            at,
         ))
     }
 

@@ -23,10 +23,12 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use deltalake_core::arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt64Array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, StructArray, UInt64Array,
+    make_array,
 };
+use deltalake_core::arrow::buffer::NullBuffer;
 use deltalake_core::arrow::compute::cast;
-use deltalake_core::arrow::datatypes::{DataType, Field, Schema};
+use deltalake_core::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use deltalake_core::arrow::util::display::array_value_to_string;
 use deltalake_core::datafusion::common::{Column, DFSchema, ScalarValue};
 use deltalake_core::datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -592,12 +594,83 @@ fn kept_reason(conjuncts: &[Conjunct], index: &FileIndex, row: usize) -> String 
     }
 }
 
-/// Evaluate `predicate` on `snapshot`'s file statistics and partition values.
-pub fn prune(snapshot: &EagerSnapshot, predicate: &str) -> Result<Pruning, String> {
-    let planned = plan_conjuncts(snapshot, predicate)?;
-    let batch = snapshot
-        .add_actions_table(true)
+/// The file index of `snapshot`: deltalake's add actions table, flattened here.
+///
+/// deltalake-core's own flattening keeps a child's non-nullable flag under a nullable
+/// parent, so a table where only some files have a deletion vector fails to flatten
+/// (`deletion_vector.storageType` is declared non-null and is null for the others). Here a
+/// child of a nullable struct is nullable, and NULL wherever its parent is.
+pub fn file_index(snapshot: &EagerSnapshot) -> Result<RecordBatch, String> {
+    let nested = snapshot
+        .add_actions_table(false)
         .map_err(|e| e.to_string())?;
+    let mut fields: Vec<FieldRef> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in nested.schema().fields().iter().zip(nested.columns()) {
+        flatten(field, column, None, "", &mut fields, &mut columns);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+fn flatten(
+    field: &FieldRef,
+    column: &ArrayRef,
+    parent_nulls: Option<&NullBuffer>,
+    prefix: &str,
+    fields: &mut Vec<FieldRef>,
+    columns: &mut Vec<ArrayRef>,
+) {
+    let name = format!("{prefix}{}", field.name());
+    let nulls = NullBuffer::union(parent_nulls, column.logical_nulls().as_ref());
+    if let Some(parent) = column.as_any().downcast_ref::<StructArray>() {
+        let DataType::Struct(children) = field.data_type() else {
+            unreachable!("a StructArray has a struct type")
+        };
+        for (child, array) in children.iter().zip(parent.columns()) {
+            flatten(
+                child,
+                array,
+                nulls.as_ref(),
+                &format!("{name}."),
+                fields,
+                columns,
+            );
+        }
+        return;
+    }
+    let nullable = field.is_nullable() || parent_nulls.is_some();
+    let array = if parent_nulls.is_some() && nulls.as_ref() != column.nulls() {
+        let data = column.to_data().into_builder().nulls(nulls).build();
+        make_array(data.expect("the same array with more NULLs is valid"))
+    } else {
+        Arc::clone(column)
+    };
+    fields.push(Arc::new(
+        Field::new(name, field.data_type().clone(), nullable)
+            .with_metadata(field.metadata().clone()),
+    ));
+    columns.push(array);
+}
+
+/// Evaluate `predicate` on `snapshot`'s file statistics and partition values, for the files
+/// `scanned` (the object store locations a scan of `WHERE predicate` reads; `location`
+/// gives a log path's).
+///
+/// A file is kept exactly when the scan reads it. The reason for a pruned file is the term
+/// that excluded it on the log's statistics; when the scan skipped a file that statistics
+/// pruning alone would keep (a partition filter deltalake evaluates itself), or a file is
+/// outside the registration's `files` restriction, the reason says so.
+pub fn prune(
+    snapshot: &EagerSnapshot,
+    predicate: &str,
+    location: &dyn Fn(&str) -> String,
+    scanned: &HashSet<String>,
+    restriction: Option<&[String]>,
+) -> Result<Pruning, String> {
+    let restricted: Option<HashSet<String>> =
+        restriction.map(|files| files.iter().map(|f| location(f)).collect());
+    let planned = plan_conjuncts(snapshot, predicate)?;
+    let batch = file_index(snapshot)?;
     let index = FileIndex {
         batch,
         partition_columns: snapshot
@@ -641,12 +714,33 @@ pub fn prune(snapshot: &EagerSnapshot, predicate: &str) -> Result<Pruning, Strin
             let excluded = masks
                 .iter()
                 .position(|mask| mask.as_ref().is_some_and(|m| !m[row]));
-            let (kept, reason) = match excluded {
-                Some(at) => (false, pruned_reason(&conjuncts[at], &index, row)),
-                None => (true, kept_reason(&conjuncts, &index, row)),
+            let path = index.text("path", row);
+            let at = location(&path);
+            let restricted = restricted
+                .as_ref()
+                .is_some_and(|files| !files.contains(&at));
+            let (kept, reason) = match (scanned.contains(&at), excluded) {
+                (false, _) if restricted => (
+                    false,
+                    "outside the table's file restriction (files=)".to_string(),
+                ),
+                (false, Some(at)) => (false, pruned_reason(&conjuncts[at], &index, row)),
+                (false, None) => (
+                    false,
+                    "skipped by the Delta scan's own file filter (partition values)".to_string(),
+                ),
+                (true, None) => (true, kept_reason(&conjuncts, &index, row)),
+                (true, Some(at)) => (
+                    true,
+                    format!(
+                        "the scan reads it although statistics exclude it ({}): the scan's \
+                         filter cannot use that term",
+                        pruned_reason(&conjuncts[at], &index, row)
+                    ),
+                ),
             };
             FileVerdict {
-                path: index.text("path", row),
+                path,
                 size_bytes: index.int("size_bytes", row).unwrap_or(0),
                 num_records: index.int("num_records", row),
                 kept,
@@ -688,7 +782,7 @@ pub fn verdicts_batch(files: &[FileVerdict]) -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delta::provider::{OpenOptions, open};
+    use crate::delta::provider::{OpenOptions, open, prune_version};
     use crate::delta::runtime::runtime;
     use crate::delta::testing::{TestFile, TestTable, write_table};
 
@@ -696,11 +790,22 @@ mod tests {
         runtime()
             .block_on(open(&table.uri(), &OpenOptions::default()))
             .expect("the test table opens")
+            .provider
+            .current()
             .snapshot
+            .clone()
+    }
+
+    fn prune_at(table: &TestTable, predicate: &str) -> Result<Pruning, String> {
+        runtime().block_on(async {
+            let opened = open(&table.uri(), &OpenOptions::default()).await?;
+            let version = opened.provider.current();
+            prune_version(&opened.provider, version, None, predicate).await
+        })
     }
 
     fn verdicts(table: &TestTable, predicate: &str) -> Vec<(bool, String)> {
-        let pruning = prune(&snapshot(table), predicate).expect("the predicate prunes");
+        let pruning = prune_at(table, predicate).expect("the predicate prunes");
         pruning
             .files
             .into_iter()
@@ -812,7 +917,7 @@ mod tests {
     #[test]
     fn terms_statistics_cannot_decide_keep_every_file() {
         let table = three_ranges();
-        let pruning = prune(&snapshot(&table), "upper(name) = 'N' AND id > 25").expect("prunes");
+        let pruning = prune_at(&table, "upper(name) = 'N' AND id > 25").expect("prunes");
         let terms: Vec<(&str, bool)> = pruning
             .conjuncts
             .iter()
@@ -833,9 +938,8 @@ mod tests {
     #[test]
     fn the_verdicts_follow_the_file_index_row_by_row() {
         let table = three_ranges();
-        let snapshot = snapshot(&table);
-        let index = snapshot.add_actions_table(true).expect("an index");
-        let pruning = prune(&snapshot, "id = 12").expect("prunes");
+        let index = snapshot(&table).add_actions_table(true).expect("an index");
+        let pruning = prune_at(&table, "id = 12").expect("prunes");
         let batch = verdicts_batch(&pruning.files);
         for name in ["path", "size_bytes", "num_records"] {
             assert_eq!(
@@ -851,12 +955,11 @@ mod tests {
     #[test]
     fn a_predicate_that_is_not_a_condition_is_an_error_naming_the_term() {
         let table = three_ranges();
-        let snapshot = snapshot(&table);
-        let unknown = prune(&snapshot, "nope > 1").expect_err("unknown column");
+        let unknown = prune_at(&table, "nope > 1").expect_err("unknown column");
         assert!(unknown.contains("nope"), "{unknown}");
-        let syntax = prune(&snapshot, "id >").expect_err("syntax");
+        let syntax = prune_at(&table, "id >").expect_err("syntax");
         assert!(syntax.starts_with("cannot parse the predicate"), "{syntax}");
-        let number = prune(&snapshot, "id > 1 AND id + 1").expect_err("not boolean");
+        let number = prune_at(&table, "id > 1 AND id + 1").expect_err("not boolean");
         assert!(
             number.starts_with("id + 1: it is Int64, not a condition"),
             "{number}"
