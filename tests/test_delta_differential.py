@@ -1,7 +1,7 @@
 """Differential test: every query through ``register_delta`` returns exactly deltalake's rows.
 
 Generated Delta tables (seeded, so the same on every run): unpartitioned, or partitioned
-by a string, an int with NULLs, or a float (with -0.0 and 0.0) and a bool with NULLs; ints,
+by a string (with "" and NULL, both NULL by the protocol), an int with NULLs, or a float (with -0.0 and 0.0) and a bool with NULLs; ints,
 strings, dates, timestamps with a time zone, decimals, floats (with -0.0, NaN), booleans,
 NULLs; appends, updates, deletes, an overwrite, schema evolution and column mapping; read
 at the latest and at an earlier version, and unpinned while another writer commits. Each
@@ -72,7 +72,7 @@ def _rows(rng: random.Random, first_id: int, count: int) -> pa.Table:
             "amount": [decimal.Decimal(rng.randrange(-5000, 50000)) / 100 for _ in ids],
             "f": [rng.choice(_FLOATS) for _ in ids],
             "b": [rng.choice([True, False, None]) for _ in ids],
-            "p": [rng.choice(["x", "y", "z"]) for _ in ids],
+            "p": [rng.choice(["x", "y", "z", "", None]) for _ in ids],
             "pi": [rng.choice([0, 1, 2, None]) for _ in ids],
             "pf": [rng.choice([-0.0, 0.0, 1.5, None]) for _ in ids],
             "pb": [rng.choice([True, False, None]) for _ in ids],
@@ -139,6 +139,7 @@ def _predicates(seed: int) -> list[str]:
         lambda: f"amount > {decimal.Decimal(rng.randrange(-5000, 50000)) / 100}",
         lambda: f"p = '{rng.choice('xyz')}'",
         lambda: f"p IN ('x', '{rng.choice('yz')}')",
+        lambda: rng.choice(["p IS NULL", "p = ''", "p IS NOT NULL AND id < 100", "length(p) = 0"]),
         lambda: f"p <> '{rng.choice('xyz')}' AND id > {rng.randrange(200)}",
         lambda: f"(p = 'x' OR s = '{rng.choice(_WORDS)}') AND d < DATE '{day()}'",
         lambda: f"NOT (id < {rng.randrange(300)}) AND amount < 100",

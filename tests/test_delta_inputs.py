@@ -19,7 +19,9 @@ from deltalake import write_deltalake
 from IPython.utils.capture import capture_output
 
 import workbench
+from workbench import artifacts
 from workbench.delta import DeltaError, DeltaOptions, PruningReport, is_delta_ddl, parse_delta_ddl
+from workbench.delta import ddl as delta_ddl
 from workbench.errors import ReadOnlyError, SqlError
 
 
@@ -433,3 +435,148 @@ def test_the_log_note_is_shown_only_when_the_plan_shows_the_log_answered(session
     read = session.prune("regions", "id > 4", analyze=True)
     assert "row groups" in [s.stage for s in read.funnel]
     assert read.note is None
+
+
+# Second review (issue 13 again): names, secrets, missing folders, relative paths ---------------
+
+# A Delta table replaced or dropped by SQL the way DataFusion reads the name: leading
+# comments, non-ASCII letters (only ASCII folds) and doubled quotes.
+REPLACED_BY_SQL = [
+    ("t", "t", "-- now a memory table\nCREATE OR REPLACE TABLE t AS SELECT 'memory' AS x"),
+    ("Ünïcode", "Ünïcode", "/* x */ CREATE OR REPLACE TABLE Ünïcode AS SELECT 'memory' AS x"),
+    ('"a""b"', 'a"b', 'CREATE OR REPLACE TABLE "a""b" AS SELECT \'memory\' AS x'),
+]
+DROPPED_BY_SQL = [
+    ("t", "t", "/* x */ DROP TABLE t"),
+    ("Ünïcode", "Ünïcode", "DROP TABLE Ünïcode"),
+    ('"a""b"', 'a"b', '-- gone\nDROP TABLE IF EXISTS "a""b"'),
+]
+
+
+@pytest.mark.parametrize(("given", "name", "statement"), REPLACED_BY_SQL)
+def test_a_delta_table_replaced_by_sql_is_no_delta_table_for_any_tool(
+    session, regions, given, name, statement
+):
+    session.register_delta(given, regions)
+    session.sql(statement)
+    assert _rows(session, f"SELECT x FROM {_quoted(name)}") == [{"x": "memory"}]
+    assert name not in session.delta_tables
+    # What a bundle's tables.sql records: the statement, without the comment before it.
+    assert session.registrations[name] == statement[statement.index("CREATE") :]
+    argument = _quoted(name).replace("'", "''")
+    with pytest.raises(SqlError, match="no Delta table of that name"):
+        session.sql(f"SELECT path FROM wb_delta_files('{argument}')")
+    with pytest.raises(DeltaError, match="no Delta table named"):
+        session.prune(_quoted(name), "x > 'a'")
+
+
+@pytest.mark.parametrize(("given", "name", "statement"), DROPPED_BY_SQL)
+def test_a_delta_table_dropped_by_sql_leaves_no_registration(
+    session, regions, given, name, statement
+):
+    session.register_delta(given, regions)
+    session.sql(statement)
+    assert name not in session.delta_tables
+    assert name not in session.registrations
+
+
+def test_a_cell_reads_a_quoted_non_ascii_table_it_creates_above_by_its_unquoted_name(session):
+    # Only ASCII folds: "Ünïcode" and Ünïcode are one table, so the SELECT depends on the
+    # CREATE and is planned after it runs.
+    cell = 'CREATE TABLE "Ünïcode" AS SELECT 1 AS x; SELECT x FROM Ünïcode'
+    assert _rows(session, cell) == [{"x": 1}]
+
+
+SECRET = "SUPERSECRET"  # noqa: S105  (a made-up secret that must not leak)
+# Refused Delta CREATEs that hold a secret, each with a place the message points at.
+SECRET_DDL = [
+    (
+        "CREATE EXTERNAL TABLE d4 STORED AS DELTA LOCATION '{uri}' "
+        "OPTIONS ('storage.aws_secret_access_key' '{secret}')"
+    ),
+    (
+        "CREATE EXTERNAL TABLE d5 STORED AS DELTA LOCATION 's3://bucket/t' "
+        "OPTIONS ('storage.aws_secret_access_key' '{secret}')"
+    ),
+    (
+        "CREATE EXTERNAL TABLE d6 STORED AS DELTA LOCATION '{uri}' "
+        "OPTIONS ('version' '0', 'aws_secret_access_key' '{secret}')"
+    ),
+    (
+        "SELECT 1 AS one;\nCREATE EXTERNAL TABLE d7 STORED AS DELTA LOCATION '{uri}' "
+        "OPTIONS (storage.sas_token {secret}, 'files' 'x')"
+    ),
+    (
+        "CREATE EXTERNAL TABLE d8 STORED AS DELTA "
+        "LOCATION 'https://u:{secret}@acct.blob.core.windows.net/c/t?sv=1&sig={secret}'"
+    ),
+]
+
+
+@pytest.mark.parametrize("template", SECRET_DDL)
+def test_a_secret_in_a_refused_delta_create_reaches_no_message_record_or_bundle(
+    session, regions, tmp_path, template
+):
+    with pytest.raises(SqlError) as raised:
+        session.sql(template.format(uri=regions, secret=SECRET))
+    assert SECRET not in str(raised.value)
+    assert "<redacted>" in str(raised.value)  # the statement under the message, redacted
+    runs = _rows(session, "SELECT run_id, sql, error FROM wb_runs")
+    assert SECRET not in str(runs)
+    failed = next(row["run_id"] for row in runs if "<redacted>" in row["sql"])
+    bundle = artifacts.export(session, [failed], tmp_path / "bundle")
+    files = [p for p in bundle.rglob("*") if p.is_file()]
+    assert {"cell.sql", "run.json", "sqlglot_ast.json"} <= {p.name for p in files}
+    assert [p.name for p in files if SECRET.encode() in p.read_bytes()] == []
+
+
+def test_redaction_leaves_known_delta_options_and_other_statements_as_written(session, regions):
+    parquet = "CREATE EXTERNAL TABLE p STORED AS PARQUET LOCATION '/x' OPTIONS ('a.key' 'v')"
+    delta = f"CREATE EXTERNAL TABLE ev STORED AS DELTA LOCATION '{regions}' OPTIONS (version 0)"
+    assert delta_ddl.redact(f"{parquet};\n{delta}") == f"{parquet};\n{delta}"
+    session.sql(delta)
+    assert session.delta_tables["ev"].version == 0
+
+
+def test_a_missing_folder_a_file_or_a_folder_without_a_log_is_a_clear_error(session, tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "file.parquet").write_bytes(b"PAR1")
+    cases = {
+        "missing": "that folder does not exist",
+        "plain": "the folder has no _delta_log",
+        "file.parquet": "it is a file, not a folder",
+    }
+    for folder, problem in cases.items():
+        path = tmp_path / folder
+        with pytest.raises(DeltaError) as raised:
+            session.register_delta("m", str(path))
+        with pytest.raises(SqlError) as raised_sql:
+            session.sql(f"CREATE EXTERNAL TABLE m STORED AS DELTA LOCATION '{path}'")
+        for shown in (str(raised.value), str(raised_sql.value)):
+            assert f"m: {path} is not a Delta table: {problem}" in shown
+            assert "the one that holds its _delta_log" in shown  # what to do
+            assert "Os {" not in shown
+            assert "NotFound" not in shown
+
+
+def test_a_relative_path_is_recorded_absolute_and_replays_from_another_directory(
+    session, regions, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    session.register_delta("r", "regions")
+    session.sql("CREATE EXTERNAL TABLE r2 STORED AS DELTA LOCATION 'regions/../regions'")
+    session.sql("CREATE EXTERNAL TABLE r3 STORED AS DELTA LOCATION '~/regions'")
+    for name in ("r", "r2", "r3"):
+        assert session.delta_tables[name].uri == regions
+        assert f"LOCATION '{regions}'" in session.registrations[name]
+    run = session.sql("SELECT count(*) AS n FROM r").run.run_id
+    bundle = artifacts.export(session, [run], tmp_path / "bundle")
+    # Another directory with another table of that relative name.
+    elsewhere = tmp_path / "elsewhere"
+    write_deltalake(str(elsewhere / "regions"), pa.table({"id": [99]}))
+    monkeypatch.chdir(elsewhere)
+    fresh = workbench.RuntimeProfile().session()
+    fresh.sql(session.registrations["r"])
+    assert _count(fresh, "r") == 6
+    assert artifacts.replay(bundle, fresh).ok

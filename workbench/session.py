@@ -39,6 +39,7 @@ from workbench.delta import (
     parse_delta_ddl,
 )
 from workbench.delta import names as delta_names
+from workbench.delta.ddl import redact as redact_delta_secrets
 from workbench.delta.table import no_remote_stores
 from workbench.diagnostics import DiagnosticsSink
 from workbench.errors import (
@@ -349,6 +350,8 @@ class Session:
         Ctrl-C raises :class:`QueryCancelledError` saying what ran.
         """
         bound = {name: check_value(name, value) for name, value in (params or {}).items()}
+        # Before anything runs, records or shows it: a secret in a (refused) Delta CREATE.
+        query = redact_delta_secrets(query)
         statements = split_statements(query)
         if not statements:
             raise SqlError("nothing to run: the SQL holds no statement", sql=query)
@@ -518,7 +521,8 @@ class Session:
         ``name`` reads as in SQL (:mod:`workbench.delta.names`): ``"Events"`` registers
         ``events``, ``'"Events"'`` keeps the case. ``uri`` is a local path or file:// URL:
         remote object stores are not built in, so any other URL and any
-        ``storage_options`` are refused.
+        ``storage_options`` are refused. A relative path is made absolute (against the
+        working directory), so the DDL recorded for bundles reads the same folder anywhere.
         """
         name = delta_names.table_name(name)
         if storage_options:
@@ -536,9 +540,7 @@ class Session:
             schema_force_view_types=schema_force_view_types,
             files=files,
         )
-        table = DeltaTable.open(
-            name, str(Path(uri).expanduser()) if "://" not in uri else uri, options
-        )
+        table = DeltaTable.open(name, uri, options)  # a local path is made absolute there
         self._install_delta(table)
         return table
 
@@ -569,6 +571,7 @@ class Session:
         # The predicate is SQL the caller wrote: planned here as the WHERE of a query
         # (never run), so the candidates are the files this session's own scan would read.
         scan = f"SELECT * FROM {quoted} WHERE {text}"  # noqa: S608
+        delta.provider.forget_last_scan()  # a plan that never scans the table reads no file
         try:
             self.ctx.sql(scan).execution_plan()
             planned = True
@@ -666,13 +669,15 @@ class Session:
             return  # a Delta CREATE is recorded by _create_delta
         verb, name = definition
         self.delta_tables.pop(name, None)  # dropped, or replaced by a non-Delta table
-        self.record_registration(name, None if verb == "DROP" else statement.text)
+        self.record_registration(name, None if verb == "DROP" else statement.trimmed)
 
     def _with_delta_files(self, record: RunRecord) -> RunRecord:
         """The record with the files each Delta scan of the run read (for wb_runs)."""
         remembered = self._runs.get(record.run_id)
-        if remembered is None:
-            return record  # failed while planning: nothing was scanned
+        if remembered is None or record.status == RunStatus.FAILED:
+            # Failed while planning (nothing was scanned) or while running (planning the
+            # plan again for its counts would fail the same way).
+            return record
         try:
             root = plans.physical_tree(remembered.df.execution_plan())
         except Exception as exc:  # noqa: BLE001  (the record without counts beats a failed run)

@@ -16,6 +16,13 @@ this workbench. ``OPTIONS ('key' 'value', ...)`` gives each key once: ``version`
 ``timestamp``, ``file_column_name``, ``wrap_partition_values``,
 ``enable_parquet_pushdown``, ``schema_force_view_types`` (true/false) and ``files``
 (comma separated). ``storage.*`` options are refused: they configure remote stores.
+
+Such a refused statement may still hold a secret (``'storage.aws_secret_access_key'
+'...'``, a presigned URL). :func:`redact` replaces those values before the session runs,
+records or shows the statement: the values of ``storage.*`` options and of keys that look
+secret (``secret``, ``key``, ``token``, ``password``, ``credential``, ``sas``,
+``signature``), and a remote LOCATION's password and query. Nothing needs them: a
+statement holding one is refused either way, and errors name keys, never values.
 """
 
 from __future__ import annotations
@@ -28,9 +35,16 @@ from sqlglot import TokenType
 from sqlglot.errors import TokenError
 
 from workbench.delta.names import name_parts, resolve
-from workbench.delta.table import DeltaError, DeltaOptions, no_remote_stores, remote_scheme
+from workbench.delta.table import (
+    REDACTED,
+    DeltaError,
+    DeltaOptions,
+    no_remote_stores,
+    remote_scheme,
+    shown_url,
+)
 from workbench.ingress.statements import position
-from workbench.ingress.tokens import tokenize
+from workbench.ingress.tokens import LITERALS, tokenize
 
 if TYPE_CHECKING:
     from sqlglot import Token
@@ -43,6 +57,13 @@ _VERSION = re.compile(r"[0-9]+")
 _MENTIONS_DELTA = re.compile(r"\bdelta\b", re.IGNORECASE)
 _NOT_WORDS = frozenset({TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBER})
 _VALUES = frozenset({TokenType.STRING, TokenType.NUMBER, TokenType.TRUE, TokenType.FALSE})
+_SECRET_WORDS = ("secret", "key", "token", "password", "credential", "sas", "signature")
+_ENTRY_ENDS = frozenset({TokenType.COMMA, TokenType.R_PAREN})
+# Text the tokenizer cannot read (broken quoting): a Delta CREATE, and its quoted strings.
+_DELTA_CREATE = re.compile(
+    r"\bCREATE\b.*\bEXTERNAL\s+TABLE\b.*\bDELTA\b", re.IGNORECASE | re.DOTALL
+)
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
 
 
 @dataclass(frozen=True)
@@ -210,7 +231,7 @@ def _location(reader: _Reader) -> str:
         raise reader.error(msg, token)
     scheme = remote_scheme(token.text)
     if scheme is not None:
-        what = f"LOCATION {token.text!r} is a {scheme}:// URL"
+        what = f"LOCATION {shown_url(token.text)!r} is a {scheme}:// URL"
         raise reader.error(str(no_remote_stores(what)), token)
     return token.text
 
@@ -245,16 +266,26 @@ def _option_key(reader: _Reader) -> str | None:
     if token is not None and token.token_type == TokenType.STRING:
         reader.at += 1
         return token.text.lower()
-    words: list[str] = []
-    while (token := reader.peek()) is not None and token.token_type not in _NOT_WORDS:
-        if token.token_type == TokenType.DOT and words:
-            words.append(".")
-        elif token.text.replace("_", "").isalnum():
-            words.append(token.text)
-        else:
-            break
-        reader.at += 1
-    return "".join(words).lower() or None
+    key, reader.at = _dotted_key(reader.tokens, reader.at)
+    return key or None
+
+
+def _dotted_key(tokens: list[Token], at: int) -> tuple[str, int]:
+    """The unquoted key ``word[.word...]`` at ``tokens[at]`` (lower-cased), and the index after."""
+
+    def is_word(at: int) -> bool:
+        return (
+            at < len(tokens)
+            and tokens[at].token_type not in _NOT_WORDS | LITERALS
+            and tokens[at].text.replace("_", "").isalnum()
+        )
+
+    if not is_word(at):
+        return "", at
+    end = at + 1
+    while end + 1 < len(tokens) and tokens[end].token_type == TokenType.DOT and is_word(end + 1):
+        end += 2
+    return "".join(t.text for t in tokens[at:end]).lower(), end
 
 
 def _option_value(reader: _Reader) -> str | None:
@@ -302,3 +333,97 @@ def _delta_options(reader: _Reader, pairs: dict[str, tuple[str, Token]]) -> Delt
     except DeltaError as exc:
         at = pairs.get("timestamp") or next(iter(pairs.values()))
         raise reader.error(str(exc), at[1]) from None
+
+
+def _is_secret(key: str) -> bool:
+    """Whether the value of option ``key`` may be a secret (never a known Delta option)."""
+    key = key.lower()
+    if key in _KNOWN:
+        return False
+    return key.startswith("storage.") or any(word in key for word in _SECRET_WORDS)
+
+
+def _secret_spans(tokens: list[Token]) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) of the secrets among a Delta statement's ``tokens``.
+
+    Read loosely, so a malformed OPTIONS list is redacted too: each entry is its key (a
+    quoted string or dotted words) and everything after it up to ``,`` or ``)``.
+    """
+    spans: list[tuple[int, int, str]] = []
+    options = False
+    at = 0
+    while at < len(tokens):
+        token = tokens[at]
+        word = token.text.upper() if token.token_type not in _NOT_WORDS else ""
+        if word == "LOCATION" and at + 1 < len(tokens):
+            location = tokens[at + 1]
+            shown = shown_url(location.text)
+            if location.token_type in LITERALS and shown != location.text:
+                spans.append((location.start, location.end, _string(shown)))
+        if word in {"LOCATION", "STORED", "PARTITIONED"} or token.token_type == TokenType.R_PAREN:
+            options = False
+        elif word == "OPTIONS" or (options and token.token_type == TokenType.COMMA):
+            options = True
+            at += 1 + (at + 1 < len(tokens) and tokens[at + 1].token_type == TokenType.L_PAREN)
+            end = at
+            while end < len(tokens) and tokens[end].token_type not in _ENTRY_ENDS:
+                end += 1
+            spans.extend(_entry_secret(tokens[at:end]))
+            at = end
+            continue
+        at += 1
+    return spans
+
+
+def _entry_secret(entry: list[Token]) -> list[tuple[int, int, str]]:
+    """The span of the value of one ``'key' value`` entry, when the key looks secret."""
+    if not entry:
+        return []
+    if entry[0].token_type in LITERALS | {TokenType.IDENTIFIER}:
+        key, value = entry[0].text, entry[1:]
+    else:
+        key, end = _dotted_key(entry, 0)
+        value = entry[end:]
+    if not value or not _is_secret(key):
+        return []
+    return [(value[0].start, value[-1].end, _string(REDACTED))]
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def redact(sql: str) -> str:
+    """``sql`` with the secrets of its Delta CREATE statements replaced by ``'<redacted>'``.
+
+    Other statements are left as they are (their options are DataFusion's to use). The
+    session runs, records and shows the redacted text of a cell.
+    """
+    if _MENTIONS_DELTA.search(sql) is None:
+        return sql
+    try:
+        tokens = tokenize(sql)
+    except TokenError:
+        return _redact_unreadable(sql)
+    spans: list[tuple[int, int, str]] = []
+    group: list[Token] = []
+    for token in [*tokens, None]:
+        if token is not None and token.token_type != TokenType.SEMICOLON:
+            group.append(token)
+            continue
+        if group and is_delta_ddl(sql[group[0].start : group[-1].end + 1]):
+            spans.extend(_secret_spans(group))
+        group = []
+    for start, end, replacement in reversed(spans):
+        sql = sql[:start] + replacement + sql[end + 1 :]
+    return sql
+
+
+def _redact_unreadable(sql: str) -> str:
+    """Text with broken quoting: everything after the first secret-looking quoted key."""
+    if _DELTA_CREATE.search(sql) is None:
+        return sql
+    for found in _QUOTED.finditer(sql):
+        if _is_secret(found.group(1).replace("''", "'")):
+            return f"{sql[: found.end()]} {_string(REDACTED)}"
+    return sql

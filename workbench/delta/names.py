@@ -5,8 +5,10 @@ A name means the same table however it is given: ``register_delta(name, ...)``,
 name ...`` and ``wb_delta_files('name')``. As in SQL, an unquoted name folds to lower case
 (``Events`` is the table ``events``; only ASCII letters fold, as in DataFusion), a
 double-quoted one is taken as written (``"Events"``, ``"my table"``, ``"x.y"``; ``""``
-inside stands for one ``"``). ``wb_delta_files`` reads its string argument the same
-way, as PostgreSQL reads ``'Events'::regclass``.
+inside stands for one ``"``). ``wb_delta_files`` reads its string argument the same way,
+as PostgreSQL reads ``'Events'::regclass``. The reading itself is
+:mod:`workbench.ingress.names`, which also names the tables a ``CREATE`` or ``DROP``
+statement changes, so SQL that drops or replaces a Delta table always ends its registration.
 
 A qualified name is accepted for the default schema, where every Delta table is
 registered (``public.events``, ``datafusion.public.events``); another schema is refused,
@@ -21,59 +23,26 @@ exactly the resolved name.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlglot import TokenType
 from sqlglot.errors import TokenError
 
 from workbench.delta.table import DeltaError, quoted, sql_name
+from workbench.ingress.names import DEFAULT_CATALOG, DEFAULT_SCHEMA, in_default_schema, name_parts
 from workbench.ingress.tokens import tokenize
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from sqlglot import Token
-
-DEFAULT_CATALOG = "datafusion"
-DEFAULT_SCHEMA = "public"
-_WORD = re.compile(r"[^\W\d][\w$]*")
-_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _T = TypeVar("_T")
 
 __all__ = ["leading_name", "lookup", "name_parts", "quoted", "resolve", "sql_name", "table_name"]
 
 
-def _part(token: Token) -> str | None:
-    """The name part a token spells (quoted kept, unquoted ASCII-folded), or None."""
-    if token.token_type == TokenType.IDENTIFIER:
-        return token.text
-    if token.token_type not in {TokenType.STRING, TokenType.NUMBER} and _WORD.fullmatch(token.text):
-        return token.text.translate(_ASCII_UPPER)
-    return None
-
-
-def name_parts(tokens: Sequence[Token], at: int) -> tuple[list[str], int]:
-    """The parts of the (possibly qualified) name starting at ``tokens[at]``, and the index after.
-
-    No parts when ``tokens[at]`` starts no name.
-    """
-    parts: list[str] = []
-    while at < len(tokens) and (part := _part(tokens[at])) is not None:
-        parts.append(part)
-        at += 1
-        dotted = at + 1 < len(tokens) and tokens[at].token_type == TokenType.DOT
-        if not dotted or _part(tokens[at + 1]) is None:
-            break
-        at += 1
-    return parts, at
-
-
 def resolve(parts: Sequence[str], written: str) -> str:
     """The table name of ``parts``; a qualified name must be in the default schema."""
-    *qualifiers, table = parts
-    default = [DEFAULT_CATALOG, DEFAULT_SCHEMA][-len(qualifiers) :] if qualifiers else []
-    if len(qualifiers) > 2 or qualifiers != default:
+    table = parts[-1]
+    if not in_default_schema(parts):
         whole = "" if '"' in written else f", or {quoted(written)} if the dot is part of the name"
         msg = (
             f"table name {written}: Delta tables are registered in the default schema "

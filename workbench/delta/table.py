@@ -18,8 +18,10 @@ import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.request import url2pathname
 
 import pyarrow as pa
 
@@ -33,6 +35,8 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _LARGEST_VERSION = 2**64 - 1  # a Delta version is an unsigned 64-bit number
 _SHOWN_FILES = 5
+REDACTED = "<redacted>"
+"""What messages and records show instead of a secret."""
 
 
 class DeltaError(WorkbenchError):
@@ -61,6 +65,24 @@ def remote_scheme(uri: str) -> str | None:
     """The scheme of ``uri`` when it is a URL other than file:// (a remote store), else None."""
     found = _URL_SCHEME.match(uri)
     return found.group(1) if found is not None and found.group(1).lower() != "file" else None
+
+
+def shown_url(uri: str) -> str:
+    """``uri`` as messages and records show it: a remote URL's password and query redacted.
+
+    A presigned or SAS URL carries its signature in the query, and ``user:password@`` is
+    a secret too; what is left still says which store and object was meant.
+    """
+    scheme = remote_scheme(uri)
+    if scheme is None:
+        return uri
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # a malformed host: nothing of it is shown
+        return f"{scheme}://{REDACTED}"
+    userinfo, _, host = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.split(':')[0]}:{REDACTED}@{host}" if ":" in userinfo else parts.netloc
+    return urlunsplit(parts._replace(netloc=netloc, query=REDACTED if parts.query else ""))
 
 
 def no_remote_stores(what: str) -> DeltaError:
@@ -195,6 +217,7 @@ class DeltaTable:
 
     name: str
     uri: str
+    """A file:// URL as given, or an absolute local path (``~`` expanded, links resolved)."""
     options: DeltaOptions
     provider: Any
     """The extension's ``DeltaProvider`` for the current version."""
@@ -204,12 +227,17 @@ class DeltaTable:
     def open(cls, name: str, uri: str, options: DeltaOptions) -> DeltaTable:
         """Open ``uri`` (a local path or file:// URL) with ``options``; reads the log, not the data.
 
-        A remote URI is refused (no object store is built in), and so is a ``files``
-        entry that is not a data file of the version opened.
+        A relative local path is made absolute here, against the working directory, so the
+        DDL recorded for the table (:meth:`ddl`) reads the same folder wherever it is run
+        again. A remote URI is refused (no object store is built in), and so are a folder
+        that does not exist or holds no ``_delta_log`` and a ``files`` entry that is not a
+        data file of the version opened.
         """
         scheme = remote_scheme(uri)
         if scheme is not None:
-            raise no_remote_stores(f"{name}: {uri} is a {scheme}:// URL")
+            raise no_remote_stores(f"{name}: {shown_url(uri)} is a {scheme}:// URL")
+        uri = _absolute(uri)
+        _check_folder(name, uri)
         table = cls(name, uri, options, _open_provider(name, uri, options))
         if options.files is not None:
             table._check_files(options.files)
@@ -279,6 +307,43 @@ class DeltaTable:
             f"path column of {listing} (relative to the table, as in the Delta log)"
         )
         raise DeltaError(msg)
+
+
+def _is_file_url(uri: str) -> bool:
+    found = _URL_SCHEME.match(uri)
+    return found is not None and found.group(1).lower() == "file"
+
+
+def _absolute(uri: str) -> str:
+    """A local path made absolute (``~`` expanded); a file:// URL is absolute already."""
+    return uri if _is_file_url(uri) else str(Path(uri).expanduser().resolve())
+
+
+def _check_folder(name: str, uri: str) -> None:
+    """Refuse a local table folder that is missing, a file, or holds no ``_delta_log``.
+
+    The provider would say so too, but as a debug dump of the OS error.
+    """
+    parts = urlsplit(uri) if _is_file_url(uri) else None
+    if parts is not None and parts.netloc not in {"", "localhost"}:
+        return  # a file URL naming a host: the provider's to judge
+    folder = Path(url2pathname(parts.path)) if parts is not None else Path(uri)
+    usage = "give the folder of a Delta table, the one that holds its _delta_log"
+    try:
+        if not folder.exists():
+            problem = f"that folder does not exist; {usage}, or write the table there first"
+        elif not folder.is_dir():
+            problem = f"it is a file, not a folder; {usage}"
+        elif not (folder / "_delta_log").is_dir():
+            problem = (
+                f"the folder has no _delta_log (the table's log); {usage} (a folder of plain "
+                "Parquet files is read with CREATE EXTERNAL TABLE ... STORED AS PARQUET)"
+            )
+        else:
+            return
+    except OSError:
+        return  # not readable here (permissions, say): the provider says why
+    raise DeltaError(f"{name}: {folder} is not a Delta table: {problem}")
 
 
 def _open_provider(name: str, uri: str, options: DeltaOptions) -> Any:

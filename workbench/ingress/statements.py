@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlglot import TokenType
 from sqlglot.errors import TokenError
 
+from workbench.ingress.names import in_default_schema, name_parts, word
 from workbench.ingress.tokens import LITERALS, tokenize
 
 if TYPE_CHECKING:
@@ -43,13 +45,8 @@ _SETTINGS_WORDS = frozenset({"SET", "RESET"})
 ANY_NAME = "*"
 """In ``Statement.defines``: the statement may change any name (e.g. SET, CREATE SCHEMA)."""
 
-_NAME_PART = r'(?:"[^"]+"|\w+)'
-_DEFINED = re.compile(
-    r"^\s*(?P<verb>CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:UNBOUNDED\s+)?(?:EXTERNAL\s+)?"
-    r"(?:TEMP(?:ORARY)?\s+)?(?:TABLE|VIEW)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
-    rf"(?P<name>{_NAME_PART}(?:\.{_NAME_PART})*)",
-    re.IGNORECASE,
-)
+_DEFINING_VERBS = frozenset({"CREATE", "DROP", "ALTER"})
+_NOT_KEYWORDS = LITERALS | {TokenType.IDENTIFIER}
 _SKIP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
 _FIRST_WORD = re.compile(rf"^{_SKIP}(\(|\w+)", re.DOTALL)
 # EXPLAIN [ANALYZE] [VERBOSE] [FORMAT f] <statement>: what follows decides what it does.
@@ -60,10 +57,36 @@ _EXPLAINED = re.compile(
 )
 
 
-def _last_part(qualified: str) -> str:
-    """The table name of ``qualified`` (``s.t``, ``"a.b"``, ``"s"."t"``), lower-cased unquoted."""
-    last = str(re.findall(_NAME_PART, qualified)[-1])
-    return last[1:-1] if last.startswith('"') else last.lower()
+def _past(words: list[str], at: int, *sequence: str) -> int:
+    """The index after ``sequence`` when ``words`` has it at ``at``, else ``at``."""
+    end = at + len(sequence)
+    return end if tuple(words[at:end]) == sequence else at
+
+
+def _definition(text: str) -> tuple[str, str] | None:
+    """(verb, table) of a CREATE, DROP or ALTER of a table or view of the default schema.
+
+    ``CREATE [OR REPLACE] [UNBOUNDED] [EXTERNAL] [TEMP] TABLE|VIEW [IF [NOT] EXISTS] name``
+    and the like; None for any other statement. Read from tokens, so comments anywhere are
+    skipped and the name is resolved by :mod:`workbench.ingress.names`, exactly as the
+    Delta table names are.
+    """
+    try:
+        tokens = tokenize(text)
+    except TokenError:
+        return None  # broken quoting: DataFusion refuses the statement anyway
+    words = [t.text.upper() if t.token_type not in _NOT_KEYWORDS else "" for t in tokens]
+    if not words or words[0] not in _DEFINING_VERBS:
+        return None
+    at = _past(words, 1, "OR", "REPLACE")
+    for optional in ("UNBOUNDED", "EXTERNAL", "TEMP", "TEMPORARY"):
+        at = _past(words, at, optional)
+    if at >= len(words) or words[at] not in {"TABLE", "VIEW"}:
+        return None
+    at = _past(words, _past(words, at + 1, "IF", "EXISTS"), "IF", "NOT", "EXISTS")
+    parts, _ = name_parts(tokens, at)
+    # Another schema's table is not the default schema's one of that name (nor recorded).
+    return (words[0], parts[-1]) if parts and in_default_schema(parts) else None
 
 
 @dataclass(frozen=True)
@@ -76,21 +99,25 @@ class Statement:
     column: int
     kind: Kind
     names: frozenset[str] = field(default=frozenset())
-    """Lower-cased words the statement mentions outside literals (tables, columns, functions)."""
+    """Words the statement mentions outside literals (tables, columns, functions), each as the
+    name it would be: ASCII-folded unless quoted (:func:`workbench.ingress.names.word`)."""
 
     @property
     def is_query(self) -> bool:
         return self.kind == Kind.QUERY
 
-    @property
+    @cached_property
     def definition(self) -> tuple[str, str] | None:
-        """For DDL on a table or view: (``CREATE``/``DROP``/``ALTER``, its name as resolved)."""
-        found = _DEFINED.match(self.text) if self.kind == Kind.DDL else None
-        return (found["verb"].upper(), _last_part(found["name"])) if found else None
+        """For DDL on a table or view: (``CREATE``/``DROP``/``ALTER``, its name as resolved).
+
+        The name is exact, as DataFusion resolves it (:mod:`workbench.ingress.names`);
+        ``None`` for other DDL and for a table of another schema than the default one.
+        """
+        return _definition(self.text) if self.kind == Kind.DDL else None
 
     @property
     def defines(self) -> frozenset[str]:
-        """Names (lower-cased) this statement creates, drops or alters, or ``{ANY_NAME}``."""
+        """Names (exact, as resolved) this statement creates, drops or alters, or ``{ANY_NAME}``."""
         if self.kind == Kind.SETTINGS:
             return frozenset({ANY_NAME})
         if self.kind != Kind.DDL:
@@ -106,6 +133,19 @@ class Statement:
     def cell_position(self, line: int, column: int) -> tuple[int, int]:
         """Map a 1-based (line, column) inside this statement to the whole cell."""
         return self.line + line - 1, column + (self.column - 1 if line == 1 else 0)
+
+    @property
+    def trimmed(self) -> str:
+        """The text from its first token to its last: no comment before or after it.
+
+        What a bundle records of DDL, where a leading ``--`` would read as a note and a
+        trailing one would swallow the ``;`` that follows.
+        """
+        try:
+            tokens = tokenize(self.text)
+        except TokenError:
+            tokens = []
+        return self.text[tokens[0].start : tokens[-1].end + 1] if tokens else self.text.strip()
 
     @property
     def label(self) -> str:
@@ -162,12 +202,8 @@ def split_statements(sql: str) -> list[Statement]:
             continue
         if group:
             start, end = group[0].start, group[-1].end + 1
-            # Quoted names keep their case, as DataFusion resolves them.
-            names = frozenset(
-                t.text if t.token_type == TokenType.IDENTIFIER else t.text.lower()
-                for t in group
-                if t.token_type not in LITERALS
-            )
+            # As DataFusion resolves them, so they compare with Statement.defines.
+            names = frozenset(word(t) for t in group if t.token_type not in LITERALS)
             statements.append(
                 _statement(
                     sql,

@@ -81,6 +81,14 @@ fn files_scanned(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
     (!found.is_empty()).then(|| found.iter().sum())
 }
 
+/// The output rows of the first node under the table that counts them (a metadata-only
+/// scan sits below a `CooperativeExec`, which does not).
+fn output_rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
+    plan.metrics()
+        .and_then(|m| m.output_rows())
+        .or_else(|| plan.children().into_iter().find_map(output_rows))
+}
+
 fn count(name: &'static str, value: usize, labels: &[Label]) -> Arc<Metric> {
     let count = Count::new();
     count.add(value);
@@ -192,7 +200,7 @@ impl ExecutionPlan for DeltaTableExec {
         set.push(count(FILES_SCANNED, self.files_scanned(), &labels));
         // The rows this table produced are its scan's: shown on this node too, since the
         // plan views show the operator the host sees, and that is this one.
-        if let Some(rows) = self.input.metrics().and_then(|m| m.output_rows()) {
+        if let Some(rows) = output_rows(&self.input) {
             let output = Count::new();
             output.add(rows);
             set.push(Arc::new(Metric::new(MetricValue::OutputRows(output), None)));

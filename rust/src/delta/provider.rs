@@ -13,19 +13,25 @@ use deltalake_core::arrow::datatypes::{DataType, Field, FieldRef, Schema, Schema
 use deltalake_core::arrow::ffi_stream::FFI_ArrowArrayStream;
 use deltalake_core::arrow::record_batch::{RecordBatch, RecordBatchIterator};
 use deltalake_core::datafusion::catalog::{Session, TableProvider};
-use deltalake_core::datafusion::common::tree_node::{Transformed, TreeNode};
+use deltalake_core::datafusion::common::tree_node::TreeNode;
 use deltalake_core::datafusion::common::{
-    DataFusionError, Result as DfResult, Statistics, TableReference, plan_err,
+    ColumnStatistics, DataFusionError, Result as DfResult, ScalarValue, Statistics, TableReference,
+    plan_err,
 };
 use deltalake_core::datafusion::datasource::TableType;
 use deltalake_core::datafusion::datasource::physical_plan::FileScanConfig;
 use deltalake_core::datafusion::datasource::source::DataSourceExec;
 use deltalake_core::datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use deltalake_core::datafusion::logical_expr::expr::ScalarFunction;
+use deltalake_core::datafusion::logical_expr::Operator;
 use deltalake_core::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use deltalake_core::datafusion::physical_expr::PhysicalExpr;
+use deltalake_core::datafusion::physical_expr::expressions::{
+    BinaryExpr, CaseExpr, Column as PhysicalColumn, Literal,
+};
 use deltalake_core::datafusion::physical_plan::ExecutionPlan;
+use deltalake_core::datafusion::physical_plan::projection::ProjectionExec;
 use deltalake_core::datafusion::prelude::SessionContext;
-use deltalake_core::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use deltalake_core::delta_datafusion::{DataFusionMixins, DeltaScanConfig, DeltaScanNext};
 use deltalake_core::kernel::EagerSnapshot;
 use deltalake_core::table::builder::parse_table_uri;
 use deltalake_core::{DeltaTable, DeltaTableBuilder};
@@ -55,6 +61,7 @@ struct Source {
     name: String,
     config: DeltaScanConfig,
     files: Option<Vec<String>>,
+    storage_options: HashMap<String, String>,
     /// A pinned table (version, timestamp or file restriction) is never refreshed.
     pinned: bool,
 }
@@ -62,9 +69,15 @@ struct Source {
 /// One version of a table: its log state and the deltalake scan over it.
 pub struct TableVersion {
     table: DeltaTable,
+    /// Modification time and size of this version's commit file, when it could be read: a
+    /// refresh that finds it gone or rewritten knows the table was deleted or created anew.
+    commit: Option<(DateTime<Utc>, u64)>,
     pub version: u64,
     pub snapshot: EagerSnapshot,
     pub partition_columns: Vec<String>,
+    /// String partition columns with an empty value in some file: the Delta protocol reads
+    /// `""` as NULL, deltalake-core as `""` (see [`blank_partitions`]).
+    blank_partitions: Vec<String>,
     scan: DeltaScanNext,
     facts: ScanFacts,
 }
@@ -79,6 +92,12 @@ impl fmt::Debug for TableVersion {
 }
 
 impl TableVersion {
+    async fn load(table: DeltaTable, source: &Source) -> Result<Self, String> {
+        let mut version = Self::new(table, source)?;
+        version.commit = commit_identity(&version.table, version.version).await;
+        Ok(version)
+    }
+
     fn new(table: DeltaTable, source: &Source) -> Result<Self, String> {
         let uri = &source.uri;
         let state = table.snapshot().map_err(|e| format!("{uri}: {e}"))?;
@@ -96,9 +115,12 @@ impl TableVersion {
             version,
             files_total: snapshot.log_data().num_files(),
         };
+        let partition_columns = state.metadata().partition_columns().to_vec();
         Ok(Self {
-            partition_columns: state.metadata().partition_columns().to_vec(),
+            blank_partitions: blank_partitions(&snapshot, &partition_columns)?,
+            partition_columns,
             table,
+            commit: None,
             version,
             snapshot,
             scan,
@@ -137,25 +159,58 @@ impl WorkbenchDeltaScan {
     }
 
     /// The newest version in the log (the current one if pinned or unchanged).
+    ///
+    /// Incremental when the current version's commit file is still the one it was read from;
+    /// otherwise the table was deleted or created anew at its location (an incremental update
+    /// would lay the new log's commits over the old files), so it is read from scratch, and a
+    /// location without a Delta log any more is an error saying so.
     pub async fn refresh(&self) -> Result<Arc<TableVersion>, String> {
         let current = self.current();
         if self.source.pinned {
             return Ok(current);
         }
-        let mut table = current.table.clone();
-        table
-            .update_incremental(None)
-            .await
-            .map_err(|e| format!("{} ({}): {e}", self.source.name, self.source.uri))?;
-        if table.version() == Some(current.version) {
-            return Ok(current);
-        }
-        let next = Arc::new(TableVersion::new(table, &self.source)?);
+        let (name, uri) = (&self.source.name, &self.source.uri);
+        let same = match current.commit {
+            Some(read) => commit_identity(&current.table, current.version).await == Some(read),
+            None => true, // a log cleaned up to a checkpoint: nothing to compare with
+        };
+        let table = if same {
+            let mut table = current.table.clone();
+            table
+                .update_incremental(None)
+                .await
+                .map_err(|e| format!("Delta table {name} ({uri}): {e}"))?;
+            if table.version() == Some(current.version) {
+                return Ok(current);
+            }
+            table
+        } else {
+            let gone =
+                !uri.contains("://") && !std::path::Path::new(uri).join("_delta_log").is_dir();
+            if gone {
+                return Err(format!(
+                    "Delta table {name}: {uri} holds no Delta table any more (its _delta_log \
+                     is gone); register the table again where it now is, or DROP TABLE {name}"
+                ));
+            }
+            load_latest(&self.source)
+                .await
+                .map_err(|e| format!("Delta table {name} ({uri}) could not be read again: {e}"))?
+        };
+        let next = Arc::new(TableVersion::load(table, &self.source).await?);
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if next.version > slot.version {
+        if !same || next.version > slot.version {
             *slot = Arc::clone(&next);
         }
         Ok(Arc::clone(&slot))
+    }
+
+    /// Clear the record of the latest scan (see [`Self::take_last_scan`]).
+    pub fn forget_last_scan(&self) {
+        self.last_scan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// The same version, pinned: what `%prune` plans against.
@@ -187,20 +242,116 @@ impl WorkbenchDeltaScan {
     }
 }
 
-/// Whether `expr` reads a floating-point partition column.
+/// Whether `expr` reads a floating-point column.
 ///
+/// Neither statistics nor partition values order floats as DataFusion's comparisons do:
 /// deltalake-core compares partition values in IEEE total order, where `-0.0 < 0.0`, so a
-/// partition `-0.0` is pruned for `pf = 0`: wrong rows. Such filters stay above the scan.
-fn reads_float_partition(expr: &Expr, schema: &Schema, partitions: &[String]) -> bool {
+/// partition `-0.0` was pruned for `pf = 0`; and Parquet and Delta statistics leave NaN
+/// out of min/max while DataFusion orders NaN above every number, so a file whose max is
+/// 2.5 was pruned for `f > 2.5` although its NaN rows match. Both were wrong rows, so
+/// filters on float columns stay above the scan.
+fn reads_float(expr: &Expr, schema: &Schema) -> bool {
     expr.column_refs().iter().any(|column| {
-        partitions.contains(&column.name)
-            && schema.field_with_name(&column.name).is_ok_and(|f| {
+        schema.field_with_name(&column.name).is_ok_and(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Float16 | DataType::Float32 | DataType::Float64
+            )
+        })
+    })
+}
+
+/// Whether `expr` reads one of `columns`.
+fn reads_any(expr: &Expr, columns: &[String]) -> bool {
+    !columns.is_empty() && expr.column_refs().iter().any(|c| columns.contains(&c.name))
+}
+
+/// The string partition columns of `snapshot` with an empty value in some file.
+///
+/// The Delta protocol reads an empty partition value as NULL for every type; deltalake-core
+/// 1.1.3 returns `""` for a string column, and evaluates partition filters on `""` too.
+/// For such a column filters stay above the scan, the scan's output maps `""` to NULL
+/// ([`blank_to_null`]), and its statistics are dropped.
+fn blank_partitions(
+    snapshot: &EagerSnapshot,
+    partitions: &[String],
+) -> Result<Vec<String>, String> {
+    let schema = snapshot.input_schema();
+    let strings: Vec<&String> = partitions
+        .iter()
+        .filter(|c| {
+            schema.field_with_name(c).is_ok_and(|f| {
                 matches!(
                     f.data_type(),
-                    DataType::Float16 | DataType::Float32 | DataType::Float64
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
                 )
             })
-    })
+        })
+        .collect();
+    if strings.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The raw values as the log writes them (the parsed ones already read "" as NULL),
+    // keyed by physical name under column mapping.
+    let key = |column: &str| -> String {
+        schema
+            .field_with_name(column)
+            .ok()
+            .and_then(|f| {
+                f.metadata()
+                    .get("delta.columnMapping.physicalName")
+                    .cloned()
+            })
+            .unwrap_or_else(|| column.to_string())
+    };
+    let keys: Vec<(String, String)> = strings.iter().map(|c| ((*c).clone(), key(c))).collect();
+    let mut blank: Vec<String> = Vec::new();
+    for file in snapshot.log_data().iter() {
+        let values = file.partition_values_map();
+        for (column, key) in &keys {
+            if !blank.contains(column) && values.get(key).is_some_and(|v| v.as_deref() == Some(""))
+            {
+                blank.push(column.clone());
+            }
+        }
+        if blank.len() == keys.len() {
+            break;
+        }
+    }
+    Ok(blank)
+}
+
+/// `plan` with every column of `columns` in its output NULL where it is `""`.
+fn blank_to_null(
+    plan: Arc<dyn ExecutionPlan>,
+    columns: &[String],
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let schema = plan.schema();
+    if !schema.fields().iter().any(|f| columns.contains(f.name())) {
+        return Ok(plan);
+    }
+    let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::new();
+    for (at, field) in schema.fields().iter().enumerate() {
+        let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(field.name(), at));
+        if !columns.contains(field.name()) {
+            exprs.push((column, field.name().clone()));
+            continue;
+        }
+        let blank = ScalarValue::Utf8(Some(String::new())).cast_to(field.data_type())?;
+        let null = ScalarValue::try_from(field.data_type())?;
+        let is_blank: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::clone(&column),
+            Operator::Eq,
+            Arc::new(Literal::new(blank)),
+        ));
+        let case = CaseExpr::try_new(
+            None,
+            vec![(is_blank, Arc::new(Literal::new(null)))],
+            Some(column),
+        )?;
+        exprs.push((Arc::new(case), field.name().clone()));
+    }
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
 }
 
 /// Whether `expr` calls a function.
@@ -209,23 +360,47 @@ fn calls_function(expr: &Expr) -> bool {
         .unwrap_or(true)
 }
 
-/// `filter` with every function call resolved in `state` (the host's functions arrive as
-/// foreign UDFs, which the local planner cannot simplify or run with literal arguments),
-/// or `None` when a function is not known locally (a Python UDF, say).
-fn localised(filter: &Expr, state: &SessionState) -> Option<Expr> {
-    filter
-        .clone()
-        .transform_up(|e| match e {
-            Expr::ScalarFunction(call) => match state.scalar_functions().get(call.func.name()) {
-                Some(local) => Ok(Transformed::yes(Expr::ScalarFunction(
-                    ScalarFunction::new_udf(Arc::clone(local), call.args),
-                ))),
-                None => plan_err!("{} is not a built-in function", call.func.name()),
-            },
-            other => Ok(Transformed::no(other)),
+/// How each filter reaches a scan of `version`: deltalake's answer, except that filters on
+/// a float column (see [`reads_float`]) and filters calling a function
+/// stay above the scan. Functions arrive from the host as foreign UDFs that the local
+/// planner cannot simplify with literal arguments, and a function cannot be swapped for a
+/// local one by name: a user's UDF may be called `upper`.
+fn pushdown(
+    version: &TableVersion,
+    filters: &[&Expr],
+) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    let schema = version.scan.schema();
+    let inner = version.scan.supports_filters_pushdown(filters)?;
+    Ok(filters
+        .iter()
+        .zip(inner)
+        .map(|(filter, answer)| {
+            if reads_float(filter, &schema)
+                || reads_any(filter, &version.blank_partitions)
+                || calls_function(filter)
+            {
+                TableProviderFilterPushDown::Unsupported
+            } else {
+                answer
+            }
         })
-        .ok()
-        .map(|t| t.data)
+        .collect())
+}
+
+/// Whether a query planned against `planned` may scan `now` (a newer version): the same
+/// columns (names, types, nullability; metadata such as comments may differ) and the same
+/// answer for every filter it pushed down.
+fn still_fits(planned: &TableVersion, now: &TableVersion, filters: &[Expr]) -> DfResult<bool> {
+    let shape = |v: &TableVersion| -> Vec<(String, DataType, bool)> {
+        v.scan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+            .collect()
+    };
+    let borrowed: Vec<&Expr> = filters.iter().collect();
+    Ok(shape(planned) == shape(now) && pushdown(planned, &borrowed)? == pushdown(now, &borrowed)?)
 }
 
 #[async_trait]
@@ -249,27 +424,16 @@ impl TableProvider for WorkbenchDeltaScan {
         // FFI session, physical expressions would be created by the host and come back
         // opaque, so pruning could not read them and the Parquet row filter would fail.
         let local = Self::local_state(session);
-        // Filters with functions were declared Inexact, so one that cannot be resolved
-        // locally is left to the filter above the scan.
-        let filters: Vec<Expr> = filters
-            .iter()
-            .filter_map(|f| {
-                if calls_function(f) {
-                    localised(f, &local)
-                } else {
-                    Some(f.clone())
-                }
-            })
-            .collect();
         let planned = self.current();
         let plan: Arc<dyn ExecutionPlan> = InRuntime {
             handle: runtime().handle().clone(),
             future: Box::pin(async {
                 let version = self.refresh().await.map_err(DataFusionError::Execution)?;
-                if version.scan.schema().fields() != planned.scan.schema().fields() {
+                if !Arc::ptr_eq(&version, &planned) && !still_fits(&planned, &version, filters)? {
                     return plan_err!(
-                        "Delta table {} changed its columns at version {} (this query was \
-                         planned against version {}); run it again, and create views over \
+                        "Delta table {} changed at version {} in a way this query's plan \
+                         depends on (its columns, or which filters reach the scan; the query \
+                         was planned against version {}); run it again, and create views over \
                          the table again",
                         self.source.name,
                         version.version,
@@ -278,9 +442,10 @@ impl TableProvider for WorkbenchDeltaScan {
                 }
                 let plan = version
                     .scan
-                    .scan(&local, projection, &filters, limit)
+                    .scan(&local, projection, filters, limit)
                     .await?;
                 let files = data_files(&plan);
+                let plan = blank_to_null(plan, &version.blank_partitions)?;
                 *self.last_scan.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((Arc::clone(&version), files));
                 Ok(Arc::new(DeltaTableExec::new(plan, version.facts.clone()))
@@ -295,26 +460,21 @@ impl TableProvider for WorkbenchDeltaScan {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        let current = self.current();
-        let schema = current.scan.schema();
-        let inner = current.scan.supports_filters_pushdown(filters)?;
-        Ok(filters
-            .iter()
-            .zip(inner)
-            .map(|(filter, pushdown)| {
-                if reads_float_partition(filter, &schema, &current.partition_columns) {
-                    TableProviderFilterPushDown::Unsupported
-                } else if pushdown == TableProviderFilterPushDown::Exact && calls_function(filter) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    pushdown
-                }
-            })
-            .collect())
+        pushdown(&self.current(), filters)
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        self.current().scan.statistics()
+        let current = self.current();
+        let mut statistics = current.scan.statistics()?;
+        let schema = current.scan.schema();
+        for column in &current.blank_partitions {
+            if let Ok(at) = schema.index_of(column)
+                && let Some(stats) = statistics.column_statistics.get_mut(at)
+            {
+                *stats = ColumnStatistics::new_unknown();
+            }
+        }
+        Some(statistics)
     }
     // No insert_into: a workbench Delta table is read-only from SQL.
 }
@@ -381,6 +541,19 @@ pub async fn open(uri: &str, options: &OpenOptions) -> Result<OpenedTable, Strin
             ));
         }
     }
+    if let Some(column) = &options.file_column_name {
+        let schema = table
+            .snapshot()
+            .map_err(|e| format!("{uri}: {e}"))?
+            .snapshot()
+            .input_schema();
+        if schema.field_with_name(column).is_ok() {
+            return Err(format!(
+                "file_column_name {column:?} is already a column of {uri}; choose another \
+                 name for the column of file paths"
+            ));
+        }
+    }
     let source = Source {
         uri: uri.to_string(),
         name: options.name.clone().unwrap_or_else(|| uri.to_string()),
@@ -392,9 +565,10 @@ pub async fn open(uri: &str, options: &OpenOptions) -> Result<OpenedTable, Strin
             schema: None,
         },
         files: options.files.clone(),
+        storage_options: options.storage_options.clone(),
         pinned: options.version.is_some() || options.timestamp.is_some() || options.files.is_some(),
     };
-    let version = TableVersion::new(table, &source)?;
+    let version = TableVersion::load(table, &source).await?;
     Ok(OpenedTable {
         uri: uri.to_string(),
         provider: Arc::new(WorkbenchDeltaScan {
@@ -403,6 +577,25 @@ pub async fn open(uri: &str, options: &OpenOptions) -> Result<OpenedTable, Strin
             last_scan: Mutex::new(None),
         }),
     })
+}
+
+/// The newest version of `source`'s table, read from scratch.
+async fn load_latest(source: &Source) -> Result<DeltaTable, String> {
+    let url = parse_table_uri(&source.uri).map_err(|e| e.to_string())?;
+    DeltaTableBuilder::from_url(url)
+        .map_err(|e| e.to_string())?
+        .with_storage_options(source.storage_options.clone())
+        .load()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Modification time and size of `version`'s commit file (`None` if it cannot be read).
+async fn commit_identity(table: &DeltaTable, version: u64) -> Option<(DateTime<Utc>, u64)> {
+    let store = table.log_store();
+    let path = store.log_path().clone().join(format!("{version:020}.json"));
+    let meta = store.object_store(None).head(&path).await.ok()?;
+    Some((meta.last_modified, meta.size))
 }
 
 /// When `version` was committed, as time travel by timestamp reads it (the commit file's
@@ -460,25 +653,29 @@ pub async fn scan_files(
     Ok(data_files(&plan).unwrap_or_default())
 }
 
-/// `%prune` of `predicate` at `version`, whose scan read `scanned` (planned locally when
-/// `None`): the scan's files, explained from the log.
+/// `%prune` of `predicate` at `version`: `scanned` is what the user's own query of the
+/// predicate read (`Read::Files`), that its plan has no scan of the table
+/// (`Read::Nothing`), or unknown (`Read::Unknown`: a scan is planned here).
+/// `lenient`: the user's session planned the predicate, so a term this side cannot plan (a
+/// session UDF) is undecidable rather than an error.
 pub async fn prune_version(
     provider: &WorkbenchDeltaScan,
     version: Arc<TableVersion>,
-    scanned: Option<HashSet<String>>,
+    scanned: Read,
     predicate: &str,
+    lenient: bool,
 ) -> Result<Pruning, String> {
-    // First on its own: its errors name the term at fault.
-    plan_conjuncts(&version.snapshot, predicate)?;
+    let conjuncts = plan_conjuncts(&version.snapshot, predicate, lenient)?;
     let scanned = match scanned {
-        Some(files) => files,
-        None => scan_files(provider, Arc::clone(&version), predicate).await?,
+        Read::Files(files) => Some(files),
+        Read::Nothing => None,
+        Read::Unknown => Some(scan_files(provider, Arc::clone(&version), predicate).await?),
     };
     prune(
         &version.snapshot,
-        predicate,
+        conjuncts,
         &|path| location_of(version.table.table_url(), path),
-        &scanned,
+        scanned.as_ref(),
         provider.source.files.as_deref(),
     )
 }
@@ -491,6 +688,13 @@ fn location_of(root: &Url, path: &str) -> String {
         .ok()
         .and_then(|url| object_store::path::Path::from_url_path(url.path()).ok())
         .map_or_else(|| path.to_string(), |p| p.to_string())
+}
+
+/// Which files a query read (see [`prune_version`]).
+pub enum Read {
+    Files(HashSet<String>),
+    Nothing,
+    Unknown,
 }
 
 /// The object store locations of the data files a scan plan reads (`None` if it opens
@@ -661,6 +865,12 @@ impl PyDeltaProvider {
             .map_err(delta_error)
     }
 
+    /// Forget the latest scan's files: `Session.prune` calls it before planning its query,
+    /// so a plan without a scan of the table is seen as one.
+    fn forget_last_scan(&self) {
+        self.table.provider.forget_last_scan();
+    }
+
     /// One row per file of the current version: path, size, records, partition values,
     /// statistics, deletion vector.
     fn file_index(&self) -> PyResult<ArrowBatches> {
@@ -690,13 +900,19 @@ impl PyDeltaProvider {
         planned: bool,
     ) -> PyResult<(ArrowBatches, Vec<(String, bool)>, u64)> {
         let provider = &self.table.provider;
-        let (version, scanned) = provider
-            .take_last_scan()
-            .filter(|_| planned)
-            .unwrap_or_else(|| (provider.current(), None));
+        let (version, scanned) = match (planned, provider.take_last_scan()) {
+            (true, Some((version, Some(files)))) => (version, Read::Files(files)),
+            (true, Some((version, None))) => (version, Read::Unknown), // opened no Parquet
+            (true, None) => (provider.current(), Read::Nothing),
+            (false, _) => (provider.current(), Read::Unknown),
+        };
         let at = version.version;
         let pruning = py
-            .detach(|| runtime().block_on(prune_version(provider, version, scanned, &predicate)))
+            .detach(|| {
+                runtime().block_on(prune_version(
+                    provider, version, scanned, &predicate, planned,
+                ))
+            })
             .map_err(delta_error)?;
         let batch = verdicts_batch(&pruning.files);
         let terms = pruning

@@ -18,7 +18,7 @@
 //! that did it; a kept file says whether its statistics overlap or are missing.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -28,14 +28,14 @@ use deltalake_core::arrow::array::{
 };
 use deltalake_core::arrow::buffer::NullBuffer;
 use deltalake_core::arrow::compute::cast;
-use deltalake_core::arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use deltalake_core::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema};
 use deltalake_core::arrow::util::display::array_value_to_string;
 use deltalake_core::datafusion::common::{Column, DFSchema, ScalarValue};
 use deltalake_core::datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use deltalake_core::datafusion::logical_expr::expr::InList;
 use deltalake_core::datafusion::logical_expr::simplify::SimplifyContext;
 use deltalake_core::datafusion::logical_expr::{
-    Between, BinaryExpr, Expr, ExprSchemable, Operator,
+    Between, BinaryExpr, Expr, ExprSchemable, Operator, lit,
 };
 use deltalake_core::datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use deltalake_core::datafusion::physical_optimizer::pruning::{
@@ -46,6 +46,9 @@ use deltalake_core::datafusion::sql::sqlparser::ast::{
 };
 use deltalake_core::delta_datafusion::DataFusionMixins;
 use deltalake_core::kernel::EagerSnapshot;
+
+/// The field metadata key naming a column's physical name under column mapping.
+const PHYSICAL_NAME: &str = "delta.columnMapping.physicalName";
 
 /// One top-level `AND` term of the predicate.
 #[derive(Debug, Clone)]
@@ -109,9 +112,14 @@ fn split_conjuncts(expr: SqlExpr, out: &mut Vec<SqlExpr>) {
 }
 
 /// Plan `predicate` against `snapshot`'s logical schema, one [`Conjunct`] per `AND` term.
+///
+/// `lenient`: a term that cannot be planned here (a function registered only in the user's
+/// session) is kept as undecidable instead of failing the whole predicate; the caller
+/// knows the predicate is valid because the user's session planned it.
 pub fn plan_conjuncts(
     snapshot: &EagerSnapshot,
     predicate: &str,
+    lenient: bool,
 ) -> Result<Vec<(Conjunct, PruningPredicate)>, String> {
     let state = planning_state();
     let schema = snapshot.input_schema();
@@ -157,7 +165,21 @@ pub fn plan_conjuncts(
                 .map_err(|e| e.to_string())?;
             Ok((simplified, predicate))
         };
-        let (expr, pruner) = plan(term).map_err(|e| format!("{text}: {e}"))?;
+        let (expr, pruner) = match plan(term) {
+            Ok(planned) => planned,
+            Err(_) if lenient => {
+                let always = state
+                    .create_physical_expr(lit(true), &df_schema)
+                    .and_then(|p| {
+                        PruningPredicateBuilder::new()
+                            .with_file_schema(Arc::clone(&schema))
+                            .try_build(p)
+                    })
+                    .map_err(|e| e.to_string())?;
+                (lit(true), always)
+            }
+            Err(e) => return Err(format!("{text}: {e}")),
+        };
         let mut columns: Vec<String> = expr
             .column_refs()
             .into_iter()
@@ -204,6 +226,10 @@ impl Bounds {
 }
 
 impl FileIndex {
+    fn column(&self, name: &str) -> Option<ArrayRef> {
+        self.batch.column_by_name(name).cloned()
+    }
+
     fn value(&self, column: &str, row: usize) -> Option<ScalarValue> {
         let array = self.batch.column_by_name(column)?;
         let value = ScalarValue::try_from_array(array.as_ref(), row).ok()?;
@@ -271,12 +297,18 @@ impl FileStatistics<'_> {
 }
 
 impl PruningStatistics for FileStatistics<'_> {
+    // The snapshot answers by the log's column names, which under column mapping are the
+    // physical ones; the file index has them by the table's names (see `file_index`).
     fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.snapshot.min_values(column)
+        self.snapshot
+            .min_values(column)
+            .or_else(|| self.index.column(&format!("min.{}", column.name)))
     }
 
     fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.snapshot.max_values(column)
+        self.snapshot
+            .max_values(column)
+            .or_else(|| self.index.column(&format!("max.{}", column.name)))
     }
 
     fn num_containers(&self) -> usize {
@@ -600,16 +632,33 @@ fn kept_reason(conjuncts: &[Conjunct], index: &FileIndex, row: usize) -> String 
 /// parent, so a table where only some files have a deletion vector fails to flatten
 /// (`deletion_vector.storageType` is declared non-null and is null for the others). Here a
 /// child of a nullable struct is nullable, and NULL wherever its parent is.
+///
+/// With column mapping the log keys statistics and partition values by physical column
+/// names (`col-5f2a...`); the index names them by the table's (logical) column names.
 pub fn file_index(snapshot: &EagerSnapshot) -> Result<RecordBatch, String> {
     let nested = snapshot
         .add_actions_table(false)
         .map_err(|e| e.to_string())?;
+    let mut logical = HashMap::new();
+    logical_names(snapshot.input_schema().fields(), &mut logical);
     let mut fields: Vec<FieldRef> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (field, column) in nested.schema().fields().iter().zip(nested.columns()) {
-        flatten(field, column, None, "", &mut fields, &mut columns);
+        flatten(field, column, None, "", &logical, &mut fields, &mut columns);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+/// Physical column name -> logical name, for every (nested) field that has one.
+fn logical_names(fields: &Fields, out: &mut HashMap<String, String>) {
+    for field in fields {
+        if let Some(physical) = field.metadata().get(PHYSICAL_NAME) {
+            out.insert(physical.clone(), field.name().clone());
+        }
+        if let DataType::Struct(children) = field.data_type() {
+            logical_names(children, out);
+        }
+    }
 }
 
 fn flatten(
@@ -617,10 +666,12 @@ fn flatten(
     column: &ArrayRef,
     parent_nulls: Option<&NullBuffer>,
     prefix: &str,
+    logical: &HashMap<String, String>,
     fields: &mut Vec<FieldRef>,
     columns: &mut Vec<ArrayRef>,
 ) {
-    let name = format!("{prefix}{}", field.name());
+    let shown = logical.get(field.name()).unwrap_or(field.name());
+    let name = format!("{prefix}{shown}");
     let nulls = NullBuffer::union(parent_nulls, column.logical_nulls().as_ref());
     if let Some(parent) = column.as_any().downcast_ref::<StructArray>() {
         let DataType::Struct(children) = field.data_type() else {
@@ -632,6 +683,7 @@ fn flatten(
                 array,
                 nulls.as_ref(),
                 &format!("{name}."),
+                logical,
                 fields,
                 columns,
             );
@@ -660,16 +712,18 @@ fn flatten(
 /// that excluded it on the log's statistics; when the scan skipped a file that statistics
 /// pruning alone would keep (a partition filter deltalake evaluates itself), or a file is
 /// outside the registration's `files` restriction, the reason says so.
+///
+/// `scanned` is `None` when the query's plan has no scan of the table at all (DataFusion
+/// found the predicate never true): no file is read.
 pub fn prune(
     snapshot: &EagerSnapshot,
-    predicate: &str,
+    planned: Vec<(Conjunct, PruningPredicate)>,
     location: &dyn Fn(&str) -> String,
-    scanned: &HashSet<String>,
+    scanned: Option<&HashSet<String>>,
     restriction: Option<&[String]>,
 ) -> Result<Pruning, String> {
     let restricted: Option<HashSet<String>> =
         restriction.map(|files| files.iter().map(|f| location(f)).collect());
-    let planned = plan_conjuncts(snapshot, predicate)?;
     let batch = file_index(snapshot)?;
     let index = FileIndex {
         batch,
@@ -719,7 +773,13 @@ pub fn prune(
             let restricted = restricted
                 .as_ref()
                 .is_some_and(|files| !files.contains(&at));
-            let (kept, reason) = match (scanned.contains(&at), excluded) {
+            let read = scanned.is_some_and(|files| files.contains(&at));
+            let (kept, reason) = match (read, excluded) {
+                (false, _) if scanned.is_none() => (
+                    false,
+                    "the query reads no file: DataFusion found the predicate never true"
+                        .to_string(),
+                ),
                 (false, _) if restricted => (
                     false,
                     "outside the table's file restriction (files=)".to_string(),
@@ -782,7 +842,7 @@ pub fn verdicts_batch(files: &[FileVerdict]) -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delta::provider::{OpenOptions, open, prune_version};
+    use crate::delta::provider::{OpenOptions, Read, open, prune_version};
     use crate::delta::runtime::runtime;
     use crate::delta::testing::{TestFile, TestTable, write_table};
 
@@ -800,7 +860,7 @@ mod tests {
         runtime().block_on(async {
             let opened = open(&table.uri(), &OpenOptions::default()).await?;
             let version = opened.provider.current();
-            prune_version(&opened.provider, version, None, predicate).await
+            prune_version(&opened.provider, version, Read::Unknown, predicate, false).await
         })
     }
 
