@@ -309,7 +309,8 @@ def test_prune_of_a_table_with_a_file_restriction_keeps_only_listed_files(sessio
     assert set(reasons.values()) == {"outside the table's file restriction (files=)"}
 
 
-def test_prune_candidates_match_the_scan_with_column_mapping(session, tmp_path):
+def _column_mapped(session, tmp_path) -> None:
+    """Register ``mapped``: three files of ten ids each, column mapping on (physical names)."""
     uri = str(tmp_path / "mapped")
     for first in (0, 10, 20):
         write_deltalake(
@@ -319,6 +320,10 @@ def test_prune_candidates_match_the_scan_with_column_mapping(session, tmp_path):
             configuration={"delta.columnMapping.mode": "name"} if first == 0 else None,
         )
     session.register_delta("mapped", uri)
+
+
+def test_prune_candidates_match_the_scan_with_column_mapping(session, tmp_path):
+    _column_mapped(session, tmp_path)
     assert _ids(session, "SELECT id FROM mapped WHERE id > 25") == [26, 27, 28, 29]
     _candidates_match_the_scan(session, "mapped", "id > 25")
 
@@ -516,15 +521,7 @@ def test_prune_of_a_predicate_with_a_session_udf_keeps_it_as_undecidable(session
 
 
 def test_column_mapped_tables_index_and_explain_by_column_name(session, tmp_path):
-    uri = str(tmp_path / "mapped")
-    for first in (0, 10, 20):
-        write_deltalake(
-            uri,
-            pa.table({"id": list(range(first, first + 10))}),
-            mode="append",
-            configuration={"delta.columnMapping.mode": "name"} if first == 0 else None,
-        )
-    session.register_delta("mapped", uri)
+    _column_mapped(session, tmp_path)
     columns = session.sql("SELECT * FROM wb_delta_files('mapped')").to_pyarrow().column_names
     assert {"min.id", "max.id", "null_count.id"} <= set(columns)
     report = session.prune("mapped", "id > 15")
