@@ -310,6 +310,9 @@ class Session:
         self.delta_tables: dict[str, DeltaTable] = {}
         """Delta tables registered by ``register_delta`` or ``CREATE EXTERNAL TABLE ... DELTA``."""
         self.ctx.register_udtf(datafusion.udtf(self._delta_files, "wb_delta_files"))
+        self._table_changes = extension.module().TableChanges()
+        """``table_changes(table, start [, end])``: told this session's Delta tables by name."""
+        self.ctx.register_udtf(datafusion.udtf(self._table_changes, "table_changes"))
         """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
@@ -629,6 +632,7 @@ class Session:
             self.ctx.deregister_table(quoted(table.name))
         self.ctx.register_table(quoted(table.name), table.provider)
         self.delta_tables[table.name] = table
+        self._table_changes.register(table.name, table.provider)
         self.record_registration(table.name, table.ddl())
 
     def _create_delta(self, statement: Statement) -> datafusion.DataFrame:
@@ -669,6 +673,7 @@ class Session:
             return  # a Delta CREATE is recorded by _create_delta
         verb, name = definition
         self.delta_tables.pop(name, None)  # dropped, or replaced by a non-Delta table
+        self._table_changes.forget(name)
         self.record_registration(name, None if verb == "DROP" else statement.trimmed)
 
     def _with_delta_files(self, record: RunRecord) -> RunRecord:

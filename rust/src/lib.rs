@@ -33,6 +33,7 @@ fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hashing::content_hash, m)?)?;
     m.add_class::<delta::provider::PyDeltaProvider>()?;
     m.add_class::<delta::provider::ArrowBatches>()?;
+    m.add_class::<delta::cdf::PyTableChanges>()?;
     m.add(
         "DeltaError",
         m.py().get_type::<delta::provider::DeltaError>(),

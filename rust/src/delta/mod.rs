@@ -17,6 +17,7 @@
 //! scan plan is wrapped in [`exec::DeltaTableExec`], whose metrics name the table and its file
 //! counts. [`prune`] answers which files a predicate skips from the log alone (`%prune`).
 
+pub mod cdf;
 pub mod exec;
 pub mod provider;
 pub mod prune;

@@ -153,6 +153,11 @@ pub struct WorkbenchDeltaScan {
 type LastScan = (Arc<TableVersion>, Option<HashSet<String>>);
 
 impl WorkbenchDeltaScan {
+    /// Where the table is (a path or URL, as registered).
+    pub fn uri(&self) -> &str {
+        &self.source.uri
+    }
+
     /// The version the next scan reads unless a commit lands first.
     pub fn current(&self) -> Arc<TableVersion> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
@@ -784,6 +789,13 @@ fn with_file_urls(index: &RecordBatch, root: &str) -> Result<RecordBatch, String
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
+impl PyDeltaProvider {
+    /// The provider itself (for the table functions that read the same table).
+    pub fn scan(&self) -> Arc<WorkbenchDeltaScan> {
+        Arc::clone(&self.table.provider)
+    }
+}
+
 fn delta_error(message: String) -> PyErr {
     DeltaError::new_err(message)
 }
@@ -947,7 +959,7 @@ impl PyDeltaProvider {
 }
 
 /// The host's logical codec: from a SessionContext, or the codec capsule itself.
-fn logical_codec(session: Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
+pub fn logical_codec(session: Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
     let attribute = "__datafusion_logical_extension_codec__";
     let capsule = if session.hasattr(attribute)? {
         session.getattr(attribute)?.call0()?

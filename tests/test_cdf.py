@@ -1,0 +1,220 @@
+"""``table_changes(table, start [, end])``: a Delta table's change data feed in SQL.
+
+The differential test writes seeded histories (appends, updates, deletes, merges) to
+change-data-feed tables and checks every generated range, by version and by timestamp,
+against deltalake's own ``load_cdf``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from workbench.errors import SqlError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import workbench
+
+_CDF = {"delta.enableChangeDataFeed": "true"}
+SEEDS = range(4)
+RANGES_PER_TABLE = 12
+
+
+def _changes(rows: list[dict]) -> list[tuple]:
+    """Rows as sorted tuples of the columns both readers have, timestamps in ms."""
+    out = []
+    for row in rows:
+        stamp = row["_commit_timestamp"]
+        millis = int(stamp.replace(tzinfo=dt.UTC).timestamp() * 1000) if stamp else None
+        out.append((row["id"], row["v"], row["_change_type"], int(row["_commit_version"]), millis))
+    return sorted(out, key=repr)
+
+
+def _history(seed: int, root: Path) -> str:
+    rng = random.Random(seed)
+    uri = str(root / f"changes-{seed}")
+    ids = list(range(20))
+    write_deltalake(uri, pa.table({"id": ids, "v": [f"v{i}" for i in ids]}), configuration=_CDF)
+    next_id = 20
+    for _ in range(rng.randrange(4, 8)):
+        table = DeltaTable(uri)
+        kind = rng.choice(["append", "update", "delete", "merge"])
+        if kind == "append":
+            new = list(range(next_id, next_id + rng.randrange(1, 6)))
+            next_id = new[-1] + 1
+            write_deltalake(uri, pa.table({"id": new, "v": [f"v{i}" for i in new]}), mode="append")
+        elif kind == "update":
+            table.update(
+                updates={"v": f"'u{rng.randrange(99)}'"}, predicate=f"id % 5 = {rng.randrange(5)}"
+            )
+        elif kind == "delete":
+            table.delete(f"id % 7 = {rng.randrange(7)}")
+        else:
+            keys = rng.sample(range(next_id + 3), 4)
+            source = pa.table({"id": keys, "v": [f"m{k}" for k in keys]})
+            (
+                table.merge(source, "t.id = s.id", source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            next_id = max(next_id, max(keys) + 1)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def histories(tmp_path_factory) -> dict[int, str]:
+    root = tmp_path_factory.mktemp("cdf")
+    return {seed: _history(seed, root) for seed in SEEDS}
+
+
+def _ranges(seed: int, uri: str) -> list[tuple[str, dict[str, int | str]]]:
+    """(SQL arguments, load_cdf keywords) for generated ranges of the table at ``uri``."""
+    rng = random.Random(500 + seed)
+    table = DeltaTable(uri)
+    latest = table.version()
+    stamps = {h["version"]: h["timestamp"] for h in table.history()}
+    out: list[tuple[str, dict[str, int | str]]] = []
+    for _ in range(RANGES_PER_TABLE):
+        start = rng.randrange(latest + 1)
+        end = rng.randrange(start, latest + 1)
+        shape = rng.choice(["open", "closed", "latest", "time"])
+        if shape == "open":
+            out.append((f"{start}", {"starting_version": start}))
+        elif shape in ("closed", "latest"):
+            end = latest if shape == "latest" else end
+            out.append((f"{start}, {end}", {"starting_version": start, "ending_version": end}))
+        else:
+            lo = dt.datetime.fromtimestamp(stamps[start] / 1000, dt.UTC)
+            hi = dt.datetime.fromtimestamp(stamps[end] / 1000, dt.UTC)
+            out.append(
+                (
+                    f"'{lo.isoformat()}', '{hi.isoformat()}'",
+                    {"starting_timestamp": lo.isoformat(), "ending_timestamp": hi.isoformat()},
+                )
+            )
+    return out
+
+
+CASES = [
+    pytest.param(seed, index, id=f"seed{seed}-{index}")
+    for seed in SEEDS
+    for index in range(RANGES_PER_TABLE)
+]
+
+
+@pytest.mark.parametrize(("seed", "index"), CASES)
+def test_table_changes_equal_deltalakes_load_cdf(session, histories, seed, index):
+    uri = histories[seed]
+    session.register_delta("t", uri)
+    arguments, keywords = _ranges(seed, uri)[index]
+    got = session.sql(f"SELECT * FROM table_changes('t', {arguments})").to_pyarrow()
+    expected = pa.table(DeltaTable(uri).load_cdf(**keywords))
+    assert _changes(got.to_pylist()) == _changes(expected.to_pylist()), arguments
+
+
+def test_the_generated_histories_hold_every_kind_of_change(histories):
+    kinds = set()
+    for uri in histories.values():
+        kinds |= set(
+            pa.table(DeltaTable(uri).load_cdf(starting_version=0))["_change_type"].to_pylist()
+        )
+        assert DeltaTable(uri).version() >= 4
+    assert kinds == {"insert", "delete", "update_preimage", "update_postimage"}
+
+
+def _table(session: workbench.Session, tmp_path: Path, *, cdf: bool = True) -> str:
+    uri = str(tmp_path / "t")
+    write_deltalake(
+        uri, pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]}), configuration=_CDF if cdf else None
+    )
+    write_deltalake(uri, pa.table({"id": [4], "v": ["d"]}), mode="append")
+    DeltaTable(uri).update(updates={"v": "'B'"}, predicate="id = 2")
+    DeltaTable(uri).delete("id = 3")
+    session.register_delta("t", uri)
+    return uri
+
+
+def test_filters_and_projections_apply_like_any_scan(session, tmp_path):
+    _table(session, tmp_path)
+    rows = session.sql(
+        "SELECT id, _change_type FROM table_changes('t', 2, 3) "
+        "WHERE _change_type <> 'update_preimage' ORDER BY id"
+    ).to_pyarrow()
+    assert rows.column_names == ["id", "_change_type"]
+    assert rows.to_pylist() == [
+        {"id": 2, "_change_type": "update_postimage"},
+        {"id": 3, "_change_type": "delete"},
+    ]
+    per_version = session.sql(
+        "SELECT _commit_version AS version, count(*) AS n FROM table_changes('t', 0) "
+        "GROUP BY 1 ORDER BY 1"
+    ).to_pyarrow()
+    assert per_version.to_pylist() == [
+        {"version": 0, "n": 3},
+        {"version": 1, "n": 1},
+        {"version": 2, "n": 2},
+        {"version": 3, "n": 1},
+    ]
+
+
+def test_a_table_path_works_as_well_as_a_registered_name(session, tmp_path):
+    uri = _table(session, tmp_path)
+    by_path = session.sql(f"SELECT count(*) AS n FROM table_changes('{uri}', 0)").to_pyarrow()
+    assert by_path.to_pylist() == [{"n": 7}]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("table_changes('t', 9)", "the start version 9 is past the newest version of the table, 3"),
+        (
+            "table_changes('t', 1, 9)",
+            "the end version 9 is past the newest version of the table, 3",
+        ),
+        ("table_changes('t', 3, 1)", "the start version 3 is after the end version 1"),
+        ("table_changes('t', -1)", "the start version -1 is negative"),
+        ("table_changes('nope', 0)", "no Delta table named 'nope' in this session"),
+        ("table_changes('t')", "got 1 arguments"),
+        ("table_changes('t', 'soon')", "is neither a version nor a timestamp"),
+    ],
+)
+def test_bad_ranges_are_clear_errors(session, tmp_path, call, message):
+    _table(session, tmp_path)
+    with pytest.raises(SqlError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        session.sql(f"SELECT * FROM {call}").to_pyarrow()
+    assert session.sql("SELECT count(*) AS n FROM t").to_pyarrow().to_pylist() == [{"n": 3}]
+
+
+def test_a_table_without_change_data_feed_is_a_clear_error(session, tmp_path):
+    _table(session, tmp_path, cdf=False)
+    with pytest.raises(SqlError, match="change data feed is not enabled"):
+        session.sql("SELECT * FROM table_changes('t', 0)").to_pyarrow()
+
+
+def test_a_dropped_delta_table_is_no_longer_a_name_for_table_changes(session, tmp_path):
+    _table(session, tmp_path)
+    session.sql("DROP TABLE t")
+    with pytest.raises(SqlError, match="no Delta table named 't'"):
+        session.sql("SELECT * FROM table_changes('t', 0)").to_pyarrow()
+
+
+def test_a_range_before_the_feed_was_turned_on_names_the_version_that_turned_it_on(
+    session, tmp_path
+):
+    uri = str(tmp_path / "late")
+    write_deltalake(uri, pa.table({"id": [1], "v": ["a"]}))
+    DeltaTable(uri).alter.set_table_properties(_CDF)
+    write_deltalake(uri, pa.table({"id": [2], "v": ["b"]}), mode="append")
+    session.register_delta("late", uri)
+    with pytest.raises(SqlError, match="turned on at version 1: start at 1 or later"):
+        session.sql("SELECT * FROM table_changes('late', 0)").to_pyarrow()
+    rows = session.sql("SELECT id FROM table_changes('late', 2)").to_pyarrow().to_pylist()
+    assert rows == [{"id": 2}]
