@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from magics.cdf import CdfMagics
 from magics.dfsql import WorkbenchMagics
 from magics.explain import ExplainMagics
 from magics.holder import SessionHolder
@@ -18,6 +19,7 @@ from magics.prune import PruneMagics
 from magics.wb import WbMagics
 
 __all__ = [
+    "CdfMagics",
     "ExplainMagics",
     "PruneMagics",
     "SessionHolder",
@@ -32,5 +34,6 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(WorkbenchMagics(ipython, holder))
     ipython.register_magics(ExplainMagics(ipython, holder))
     ipython.register_magics(PruneMagics(ipython, holder))
+    ipython.register_magics(CdfMagics(ipython, holder))
     ipython.register_magics(WbMagics(ipython, holder))
     ipython.user_ns.setdefault("wb", holder.session)

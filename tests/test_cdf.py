@@ -218,3 +218,117 @@ def test_a_range_before_the_feed_was_turned_on_names_the_version_that_turned_it_
         session.sql("SELECT * FROM table_changes('late', 0)").to_pyarrow()
     rows = session.sql("SELECT id FROM table_changes('late', 2)").to_pyarrow().to_pylist()
     assert rows == [{"id": 2}]
+
+
+# Net changes and %cdf ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def story(session, tmp_path):
+    """One commit per case of the net semantics (see workbench.delta.cdf), keys 1-9."""
+    uri = str(tmp_path / "story")
+    rows = {"id": [1, 2, 3, 4, 7, 8], "v": ["a", "b", "c", "d", "g", "h"]}
+    write_deltalake(uri, pa.table(rows), configuration=_CDF)  # v0: keys existing before
+    write_deltalake(uri, pa.table({"id": [5, 6], "v": ["e", "f"]}), mode="append")  # v1
+    table = lambda: DeltaTable(uri)  # noqa: E731
+    table().update(updates={"v": "'B'"}, predicate="id = 2")  # v2: 2 updated
+    table().delete("id = 3 OR id = 6")  # v3: 3 deleted (existed), 6 deleted (inserted in range)
+    table().update(updates={"v": "'D'"}, predicate="id = 4")  # v4: 4 updated ...
+    table().update(updates={"v": "'d'"}, predicate="id = 4")  # v5: ... and back: a no-op
+    table().update(updates={"v": "'E'"}, predicate="id = 5")  # v6: 5 inserted, then updated
+    table().delete("id = 7")  # v7: 7 deleted ...
+    write_deltalake(uri, pa.table({"id": [7, 9], "v": ["g", "i"]}), mode="append")  # v8: ... back
+    table().delete("id = 8")  # v9: 8 deleted ...
+    write_deltalake(uri, pa.table({"id": [8], "v": ["H"]}), mode="append")  # v10: ... other values
+    session.register_delta("story", uri)
+    return uri
+
+
+@pytest.mark.usefixtures("story")
+def test_net_changes_follow_the_documented_semantics_case_by_case(session):
+    net = session.changes("story", 1, net=["id"]).to_pyarrow().to_pylist()
+    assert sorted((r["id"], r["v"], r["_change_type"]) for r in net) == [
+        (2, "B", "update_postimage"),  # updated: its last post-image
+        (3, "c", "delete"),  # existed and deleted
+        (5, "E", "insert"),  # inserted then updated: an insert with the last values
+        (8, "H", "update_postimage"),  # deleted and inserted with other values: an update
+        (9, "i", "insert"),  # inserted
+    ]  # 4 (updated and back), 6 (inserted, deleted) and 7 (deleted, same row back) are hidden
+
+
+@pytest.mark.usefixtures("story")
+def test_net_of_one_change_is_that_change_and_types_filter_after_netting(session):
+    only = session.changes("story", 3, 3, net=["id"]).to_pyarrow().to_pylist()
+    assert sorted((r["id"], r["_change_type"]) for r in only) == [(3, "delete"), (6, "delete")]
+    kept = session.changes("story", 1, net=["id"], types=["insert"]).to_pyarrow().to_pylist()
+    assert sorted(r["id"] for r in kept) == [5, 9]
+
+
+@pytest.mark.usefixtures("story")
+def test_changes_keep_types_columns_and_where_and_show_the_timeline(session):
+    changes = session.changes("story", 2, 3, types=["delete"], columns=["id"], where="id < 6")
+    rows = changes.to_pyarrow()
+    assert rows.column_names == ["id", "_change_type", "_commit_version", "_commit_timestamp"]
+    assert rows.to_pylist()[0]["id"] == 3
+    assert rows.num_rows == 1
+    assert changes.timeline.to_pylist() == [
+        {"version": 2, "type": "update_postimage", "rows": 1},
+        {"version": 2, "type": "update_preimage", "rows": 1},
+        {"version": 3, "type": "delete", "rows": 1},
+    ]
+    text = changes.timeline_text()
+    assert "v2: 1 update_postimage, 1 update_preimage" in text
+    assert "v3: 1 delete" in text
+    bundle = changes._repr_mimebundle_()
+    assert (
+        '<img alt="story: changes per commit" src="data:image/svg+xml;base64,'
+        in bundle["text/html"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"types": ["upsert"]}, "unknown change type upsert"),
+        ({"columns": ["nope"]}, "columns: no column nope"),
+        ({"net": ["nope"]}, "net: no column nope"),
+        ({"start": -1}, "the start version -1 is negative"),
+        ({"start": "soon"}, "neither a version nor a timestamp"),
+    ],
+)
+@pytest.mark.usefixtures("story")
+def test_bad_change_requests_are_clear_errors(session, keywords, message):
+    from workbench.delta import DeltaError
+
+    start = keywords.pop("start", 0)
+    with pytest.raises(DeltaError, match=message):
+        session.changes("story", start, **keywords)
+
+
+def test_cdf_magic_reads_the_feed_and_binds_the_result(ipython, tmp_path):
+    uri = str(tmp_path / "magic")
+    write_deltalake(uri, pa.table({"id": [1, 2], "v": ["a", "b"]}), configuration=_CDF)
+    DeltaTable(uri).delete("id = 1")
+    ipython.user_ns["wb"].register_delta("magic_t", uri)
+    changes = ipython.run_line_magic(
+        "cdf", 'magic_t --from 0 --types delete --where "id < 5" -o gone'
+    )
+    assert ipython.user_ns["gone"] is changes
+    assert [(r["id"], r["_change_type"]) for r in changes.to_pyarrow().to_pylist()] == [
+        (1, "delete")
+    ]
+    net = ipython.run_line_magic("cdf", "magic_t --from 0 --net id")
+    assert [(r["id"], r["_change_type"]) for r in net.to_pyarrow().to_pylist()] == [(2, "insert")]
+
+
+def test_cdf_magic_errors_are_short_messages(ipython, tmp_path):
+    from IPython.utils.capture import capture_output
+
+    uri = str(tmp_path / "magic")
+    write_deltalake(uri, pa.table({"id": [1]}), configuration=_CDF)
+    ipython.user_ns["wb"].register_delta("magic_e", uri)
+    with capture_output() as captured:
+        ipython.run_cell("%cdf magic_e --from 7")
+    shown = captured.stdout + captured.stderr
+    assert "the start version 7 is past the newest version of the table, 0" in shown
+    assert "Traceback" not in shown

@@ -35,6 +35,7 @@ from workbench.delta import (
     DeltaOptions,
     DeltaTable,
     PruningReport,
+    cdf,
     is_delta_ddl,
     parse_delta_ddl,
 )
@@ -591,6 +592,58 @@ class Session:
         result = self.sql(query, label=f"prune {delta.name}")
         matching = result.to_pyarrow().column("matching")[0].as_py()
         return report.with_scan(self.plan(result.run.run_id), int(matching))
+
+    def changes(
+        self,
+        table: str,
+        start: int | str | dt.datetime = 0,
+        end: int | str | dt.datetime | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        net: Sequence[str] | None = None,
+    ) -> cdf.Changes:
+        """The change data feed of the Delta table ``table`` from ``start`` to ``end``.
+
+        A streaming :class:`Result` over ``table_changes(table, start, end)`` (versions or
+        timestamps, ``end`` inclusive and the newest version when absent), with the timeline
+        of the range's commits; ``types`` keeps those change types, ``columns`` those data
+        columns (the change columns always come), ``where`` is SQL over the table's columns
+        that filters change rows, and ``net=KEYS`` collapses the range to the net change per
+        key (semantics in :mod:`workbench.delta.cdf`).
+        """
+        delta = delta_names.lookup(
+            self.delta_tables,
+            table,
+            where="changes",
+            missing=f"no Delta table named {table!r}",
+            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
+        )
+        feed = cdf.source(delta.name, cdf.edge(start, "start") or "0", cdf.edge(end, "end"))
+        # The feed call is built from checked parts (see workbench.delta.cdf.source).
+        planned = self.sql(
+            f"SELECT * FROM {feed}",  # noqa: S608
+            plan_only=True,
+            label=f"changes {delta.name}",
+        )
+        names = planned.schema.names
+        planned.close_planned()
+        shown = cdf.check_columns(columns, names, "columns")
+        keys = cdf.check_columns(net, names, "net")
+        query = cdf.changes_query(
+            feed, names, show=shown, where=where, types=cdf.check_types(types), net=keys
+        )
+        timeline_sql = (
+            f"SELECT _commit_version AS version, _change_type AS type, count(*) AS rows "  # noqa: S608
+            f"FROM {feed}{f' WHERE ({where})' if where else ''} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        timeline = self.sql(timeline_sql, label=f"changes {delta.name} timeline").to_pyarrow()
+        range_text = f"from {cdf.edge(start, 'start') or '0'}" + (
+            f" to {cdf.edge(end, 'end')}" if end is not None else " to the newest version"
+        )
+        result = self.sql(query, label=f"changes {delta.name}")
+        return cdf.Changes(delta.name, range_text, result, timeline, tuple(keys))
 
     def _delta_files(self, *args: Any) -> Table:
         """``wb_delta_files('name')``: the file index of a registered Delta table (SQL).

@@ -157,13 +157,24 @@ def _converter() -> tuple[Any, str]:
     return vl_convert, _vega_lite_version(alt.SCHEMA_VERSION, vl_convert.get_vegalite_versions())
 
 
+def spec_svg(spec: dict[str, Any]) -> str:
+    """A Vega-Lite spec drawn as standalone SVG here (no browser, no network)."""
+    vl_convert, version = _converter()
+    svg: str = vl_convert.vegalite_to_svg(spec, vl_version=version)
+    return svg
+
+
+def svg_img(svg: str, alt: str) -> str:
+    """``svg`` as an ``<img>`` data URL: the page never parses chart markup."""
+    data = base64.b64encode(svg.encode()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
+
+
 def funnel_svg(report: PruningReport) -> str | None:
     """The funnel as standalone SVG, drawn here (no browser, no network); None without a funnel."""
     if not report.funnel:
         return None
-    vl_convert, version = _converter()
-    svg: str = vl_convert.vegalite_to_svg(funnel_spec(report), vl_version=version)
-    return svg
+    return spec_svg(funnel_spec(report))
 
 
 _STYLE = (
