@@ -31,6 +31,12 @@ FLAGS = (
     Flag("--columns", Takes.WORD, "data columns to show, comma separated", metavar="C,..."),
     Flag("--where", Takes.WORD, 'filter the change rows, quoted: --where "id > 5"', metavar="PRED"),
     Flag("--net", Takes.WORD, "net change per key over the range", metavar="KEY,..."),
+    Flag(
+        "--consume",
+        Takes.WORD,
+        "start after consumer NAME's cursor (the changes it has not applied yet)",
+        metavar="NAME",
+    ),
     Flag("--out", Takes.WORD, "bind the Changes to NAME", short="-o", metavar="NAME"),
 )
 
@@ -69,6 +75,9 @@ class CdfMagics(Magics):
             %cdf orders --from 3
             %cdf orders --from 2026-11-25T10:00:00Z --types insert,delete
             %cdf orders --from 1 --to 5 --net o_orderkey -o changed
+            %cdf orders --consume totals    # what consumer totals has not applied yet
+
+        Consumers advance with wb.consume(consumer, table, apply, target=...), exactly once.
         """
         try:
             table, rest = leading_name(line) if line.strip() else ("", "")
@@ -79,9 +88,14 @@ class CdfMagics(Magics):
             msg = f"%cdf needs a Delta table, e.g. {example}\n{usage('%cdf', FLAGS, OPERAND)}"
             raise UsageError(msg)
         args, _ = parse(rest, FLAGS, magic="%cdf")
+        start = _edge(args["from"]) or 0
+        if args["consume"]:
+            if args["from"] is not None:
+                raise UsageError("%cdf: give --from or --consume, not both")
+            start = self._pending_from(args["consume"], table)
         changes = self.holder.session.changes(
             table,
-            _edge(args["from"]) or 0,
+            start,
             _edge(args["to"]),
             types=_listed(args["types"]),
             columns=_listed(args["columns"]),
@@ -92,3 +106,11 @@ class CdfMagics(Magics):
             assert self.shell is not None, "magics are registered on a shell"
             self.shell.user_ns[args["out"]] = changes
         return changes
+
+    def _pending_from(self, consumer: str, table: str) -> int:
+        """The first version ``consumer`` has not applied (its cursor's mirror)."""
+        from workbench.delta.cursors import CursorStore
+        from workbench.delta.names import table_name
+
+        applied = CursorStore().position(consumer, table_name(table))
+        return 0 if applied is None else applied + 1

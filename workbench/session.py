@@ -36,6 +36,7 @@ from workbench.delta import (
     DeltaTable,
     PruningReport,
     cdf,
+    cursors,
     is_delta_ddl,
     parse_delta_ddl,
 )
@@ -644,6 +645,69 @@ class Session:
         )
         result = self.sql(query, label=f"changes {delta.name}")
         return cdf.Changes(delta.name, range_text, result, timeline, tuple(keys))
+
+    def consume(
+        self,
+        consumer: str,
+        table: str,
+        apply: Callable[[cdf.Changes, Any], None],
+        *,
+        target: str,
+        net: Sequence[str] | None = None,
+        lease_seconds: float = 600,
+        store: cursors.CursorStore | None = None,
+    ) -> cursors.Consumed:
+        """Apply the changes of Delta table ``table`` after ``consumer``'s cursor, exactly once.
+
+        ``apply(changes, commit)`` gets the :class:`~workbench.delta.cdf.Changes` from the
+        version after the cursor to the newest (net per key with ``net=KEYS``) and must
+        write its output to the Delta table at ``target`` in one commit made with
+        ``commit_properties=commit``; that commit records the range as applied, atomically
+        with the output, so a crash anywhere replays without applying twice and loses
+        nothing (see :mod:`workbench.delta.cursors`). A second run of the same consumer at
+        once gets :class:`~workbench.delta.cursors.CursorConflictError`.
+        """
+        from deltalake import CommitProperties, Transaction
+        from deltalake import DeltaTable as DeltalakeTable
+
+        delta = delta_names.lookup(
+            self.delta_tables,
+            table,
+            where="consume",
+            missing=f"no Delta table named {table!r}",
+            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
+        )
+        store = store or cursors.CursorStore()
+        app = cursors.app_id(consumer, delta.name)
+
+        def applied() -> int | None:
+            try:
+                version = DeltalakeTable(target).transaction_version(app)
+            except Exception as exc:  # noqa: BLE001  (deltalake's own error types vary)
+                msg = f"consume {consumer!r}: the target {target} is not a Delta table: {exc}"
+                raise DeltaError(msg) from None
+            return None if version is None else int(version)
+
+        with store.lease(consumer, delta.name, lease_seconds):
+            done = applied()
+            store.record(consumer, delta.name, done)
+            start = 0 if done is None else done + 1
+            end = delta.refresh()
+            if start > end:
+                return cursors.Consumed(consumer, delta.name, None, None, done)
+            changes = self.changes(delta.name, start, end, net=net)
+            apply(changes, CommitProperties(app_transactions=[Transaction(app, end)]))
+            after = applied()
+            if after != end:
+                msg = (
+                    f"consume {consumer!r}: apply did not commit its output to {target} with the "
+                    f"commit properties it was given, so versions {start}-{end} of {delta.name} "
+                    f"are not recorded as applied (the cursor stays at {done}); pass "
+                    "commit_properties=commit to the one write that holds the output"
+                )
+                raise DeltaError(msg)
+            store.record(consumer, delta.name, end)
+            return cursors.Consumed(consumer, delta.name, start, end, end)
 
     def _delta_files(self, *args: Any) -> Table:
         """``wb_delta_files('name')``: the file index of a registered Delta table (SQL).
