@@ -332,3 +332,52 @@ def test_cdf_magic_errors_are_short_messages(ipython, tmp_path):
     shown = captured.stdout + captured.stderr
     assert "the start version 7 is past the newest version of the table, 0" in shown
     assert "Traceback" not in shown
+
+
+@pytest.fixture(scope="module")
+def cdf_notebook(tmp_path_factory):
+    import nbformat
+
+    from workbench.tour import execute_notebook
+
+    from .conftest import REPO
+
+    out = tmp_path_factory.mktemp("nb") / "cdf.ipynb"
+    return nbformat.read(execute_notebook(REPO / "notebooks" / "cdf.ipynb", out), as_version=4)
+
+
+def _notebook_outputs(notebook, starts: str) -> str:
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(starts))
+    parts = []
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
+        parts += [output.get("evalue", "")] if output["output_type"] == "error" else []
+    return "\n".join(parts)
+
+
+@pytest.mark.kernel
+def test_the_cdf_notebook_shows_the_feed_timeline_net_errors_and_the_kept_aggregate(cdf_notebook):
+    sql = _notebook_outputs(cdf_notebook, "%%dfsql\nSELECT _commit_version")
+    assert "update_postimage" in sql
+    assert "delete" in sql
+    feed = _notebook_outputs(cdf_notebook, "%cdf orders_cdf --from 1 --types")
+    assert "v3: " in feed
+    assert " delete" in feed
+    assert '<img alt="orders_cdf: changes per commit" src="data:image/svg+xml;base64,' in feed
+    net = _notebook_outputs(cdf_notebook, "net.timeline_text()")
+    assert "net by o_orderkey" in net
+    assert "'update_postimage'" in net
+    error = _notebook_outputs(cdf_notebook, "%cdf orders_cdf --from 99")
+    assert "the start version 99 is past the newest version of the table, 4" in error
+    assert "Traceback" not in error
+    kept = _notebook_outputs(cdf_notebook, "kept = ")
+    assert "'incremental equals full recompute:', True" in kept
+    errors = [
+        o
+        for c in cdf_notebook.cells
+        if "raises-exception" not in c.metadata.get("tags", [])
+        for o in c.get("outputs", [])
+        if o["output_type"] == "error"
+    ]
+    assert errors == []
