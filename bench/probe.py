@@ -138,6 +138,29 @@ def _rows(path: Path) -> int:
     return int(pq.read_metadata(path).num_rows)
 
 
+def _cdf_stream(table: Path, start: int) -> Step:
+    """Stream the changes of ``table`` from ``start`` through ``wb.changes``, keeping none."""
+    import workbench
+
+    session = workbench.RuntimeProfile().session()
+    session.register_delta("t", str(table))
+    sum(b.num_rows for b in session.changes("t", 1, 1).result)  # warm the same path up
+
+    def step() -> None:
+        for _ in session.changes("t", start).result:
+            pass
+
+    return step
+
+
+def _cdf_stream_all(table: Path, _out: Path) -> Step:
+    return _cdf_stream(table, 0)
+
+
+def _cdf_stream_commit(table: Path, _out: Path) -> Step:
+    return _cdf_stream(table, 1)
+
+
 VARIANTS: dict[str, Callable[[Path, Path], Step]] = {
     "dfsql": _dfsql,
     "jupysql": _jupysql,
@@ -147,6 +170,8 @@ VARIANTS: dict[str, Callable[[Path, Path], Step]] = {
     "workbench-write": _workbench_write,
     "materialise-write": _materialise_write,
     "datafusion-write": _datafusion_write,
+    "cdf-stream-all": _cdf_stream_all,
+    "cdf-stream-commit": _cdf_stream_commit,
 }
 
 

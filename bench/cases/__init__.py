@@ -4,9 +4,10 @@ A module may also expose ``summary(measurements, *, quick) -> str``: Markdown th
 report prints under the group's heading (geometric means, what each tool returns).
 """
 
-from bench.cases import delta, hashing, large, overhead, plans, tpch, udf
+from bench.cases import cdf, delta, hashing, large, overhead, plans, tpch, udf
 
 MODULES = {
+    "cdf": cdf,
     "delta": delta,
     "hashing": hashing,
     "large": large,
