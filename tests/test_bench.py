@@ -22,7 +22,7 @@ from workbench import datasets
 
 from .conftest import REPO, run_python
 
-GROUPS = {"udf", "tpch", "large", "overhead", "plans", "hashing", "delta"}
+GROUPS = {"cdf", "udf", "tpch", "large", "overhead", "plans", "hashing", "delta"}
 
 
 # -- the harness, on declared variants ----------------------------------------------
@@ -361,3 +361,18 @@ def test_delta_scans_only_the_matching_files_and_reports_its_targets(quick_run):
         ms = delta[(case, "register_delta (workbench)")]["metrics"]["ms_per_10k_files"]
         verdict = "met" if ms < 50 else "MISSED"
         assert f"- {case}: {ms:.1f} ms per 10,000 files (target < 50 ms: {verdict})" in section
+
+
+def test_the_cdf_group_compares_the_feed_with_a_diff_and_measures_streaming_memory(quick_run):
+    _, report, markdown = quick_run
+    cdf = [m for m in report["measurements"] if m["group"] == "cdf"]
+    speed = [m for m in cdf if m["case"].startswith("what changed")]
+    assert {m["variant"] for m in speed} == {
+        "table_changes (workbench)",
+        "anti-join of two snapshots",
+    }
+    assert all(m["error"] is None for m in cdf)  # the check: both found the same changes
+    memory = [m for m in cdf if m["case"].startswith("peak memory")]
+    assert all(m["metrics"].get("peak_rss_mb") is not None for m in memory)
+    section = _section(markdown, "cdf")
+    assert "growth with the table (5x the rows, 0.1% of them changed)" in section

@@ -373,6 +373,10 @@ def test_the_cdf_notebook_shows_the_feed_timeline_net_errors_and_the_kept_aggreg
     assert "Traceback" not in error
     kept = _notebook_outputs(cdf_notebook, "kept = ")
     assert "'incremental equals full recompute:', True" in kept
+    runs = _notebook_outputs(cdf_notebook, "lineitem = pq.read_table")
+    assert "[(0, 0), (1, 2), (3, 4)]" in runs  # three consumes, each of the commits since
+    items = _notebook_outputs(cdf_notebook, "kept_items = ")
+    assert "'lineitem: incremental equals full recompute:', True" in items
     errors = [
         o
         for c in cdf_notebook.cells
