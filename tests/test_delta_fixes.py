@@ -130,18 +130,22 @@ def test_where_functions_with_literal_arguments_return_deltalakes_rows(session, 
         assert _ids(session, f"SELECT id FROM dated WHERE {predicate}") == expected, predicate
 
 
-def test_a_python_udf_in_where_is_left_above_the_scan_and_right(session, dated):
+def _is_odd():
+    """A Python UDF the extension's local planner does not know."""
     import datafusion
 
-    session.register_delta("dated", dated)
-    odd = datafusion.udf(
+    return datafusion.udf(
         lambda a: pa.compute.equal(pa.compute.bit_wise_and(a, 1), 1),
         [pa.int64()],
         pa.bool_(),
         "stable",
         name="is_odd",
     )
-    session.ctx.register_udf(odd)
+
+
+def test_a_python_udf_in_where_is_left_above_the_scan_and_right(session, dated):
+    session.register_delta("dated", dated)
+    session.ctx.register_udf(_is_odd())
     assert _ids(session, "SELECT id FROM dated WHERE is_odd(id) AND id < 8") == [1, 3, 5, 7]
 
 
@@ -498,20 +502,11 @@ def test_prune_of_a_predicate_the_optimizer_drops_reads_no_file(session, tmp_pat
 
 
 def test_prune_of_a_predicate_with_a_session_udf_keeps_it_as_undecidable(session, tmp_path):
-    import datafusion
-
     uri = str(tmp_path / "t")
     for first in (0, 10):
         write_deltalake(uri, pa.table({"id": list(range(first, first + 10))}), mode="append")
     session.register_delta("t", uri)
-    odd = datafusion.udf(
-        lambda a: pa.compute.equal(pa.compute.bit_wise_and(a, 1), 1),
-        [pa.int64()],
-        pa.bool_(),
-        "stable",
-        name="is_odd",
-    )
-    session.ctx.register_udf(odd)
+    session.ctx.register_udf(_is_odd())
     report = session.prune("t", "is_odd(id) AND id >= 10", analyze=True)
     assert [(t.sql, t.decidable) for t in report.terms] == [
         ("is_odd(id)", False),

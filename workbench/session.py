@@ -560,13 +560,7 @@ class Session:
         table WHERE predicate`` (a run of its own in ``wb_runs``) and adds the funnel read
         from that scan's metrics: files, Parquet row groups and pages, rows.
         """
-        delta = delta_names.lookup(
-            self.delta_tables,
-            table,
-            where="prune",
-            missing=f"no Delta table named {table!r}",
-            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
-        )
+        delta = self._delta_table(table, "prune")
         text = re.sub(r"^\s*where\b", "", predicate, flags=re.IGNORECASE).strip()
         if not text:
             msg = f'prune {delta.name}: the predicate is empty; give one, e.g. "id > 5"'
@@ -614,13 +608,7 @@ class Session:
         that filters change rows, and ``net=KEYS`` collapses the range to the net change per
         key (semantics in :mod:`workbench.delta.cdf`).
         """
-        delta = delta_names.lookup(
-            self.delta_tables,
-            table,
-            where="changes",
-            missing=f"no Delta table named {table!r}",
-            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
-        )
+        delta = self._delta_table(table, "changes")
         feed = cdf.source(delta.name, cdf.edge(start, "start") or "0", cdf.edge(end, "end"))
         # The feed call is built from checked parts (see workbench.delta.cdf.source).
         planned = self.sql(
@@ -670,13 +658,7 @@ class Session:
         from deltalake import CommitProperties, Transaction
         from deltalake import DeltaTable as DeltalakeTable
 
-        delta = delta_names.lookup(
-            self.delta_tables,
-            table,
-            where="consume",
-            missing=f"no Delta table named {table!r}",
-            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
-        )
+        delta = self._delta_table(table, "consume")
         store = store or cursors.CursorStore()
         app = cursors.app_id(consumer, delta.name)
 
@@ -708,6 +690,16 @@ class Session:
                 raise DeltaError(msg)
             store.record(consumer, delta.name, end)
             return cursors.Consumed(consumer, delta.name, start, end, end)
+
+    def _delta_table(self, table: str, where: str) -> DeltaTable:
+        """The registered Delta table ``table`` names (as SQL reads it); errors start ``where``."""
+        return delta_names.lookup(
+            self.delta_tables,
+            table,
+            where=where,
+            missing=f"no Delta table named {table!r}",
+            registered=lambda name: self.ctx.table_exist(delta_names.quoted(name)),
+        )
 
     def _delta_files(self, *args: Any) -> Table:
         """``wb_delta_files('name')``: the file index of a registered Delta table (SQL).

@@ -31,7 +31,6 @@ use deltalake_core::datafusion::common::{
 };
 use deltalake_core::datafusion::datasource::TableType;
 use deltalake_core::datafusion::execution::object_store::ObjectStoreUrl;
-use deltalake_core::datafusion::execution::session_state::SessionStateBuilder;
 use deltalake_core::datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use deltalake_core::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use deltalake_core::datafusion::physical_expr::PhysicalExpr;
@@ -50,7 +49,7 @@ use object_store::ObjectStoreExt as _;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use super::provider::{PyDeltaProvider, WorkbenchDeltaScan, logical_codec};
+use super::provider::{PyDeltaProvider, WorkbenchDeltaScan, local_state, logical_codec};
 use super::runtime::{InRuntime, runtime};
 
 /// Where a change range starts or ends.
@@ -341,11 +340,7 @@ impl TableProvider for ChangesProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let local = SessionStateBuilder::new()
-            .with_config(session.config().clone())
-            .with_runtime_env(Arc::clone(session.runtime_env()))
-            .with_default_features()
-            .build();
+        let local = local_state(session);
         local
             .runtime_env()
             .register_object_store(self.url.as_ref(), Arc::clone(&self.store));

@@ -237,14 +237,17 @@ impl WorkbenchDeltaScan {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
+}
 
-    fn local_state(session: &dyn Session) -> SessionState {
-        SessionStateBuilder::new()
-            .with_config(session.config().clone())
-            .with_runtime_env(Arc::clone(session.runtime_env()))
-            .with_default_features()
-            .build()
-    }
+/// A session of this library built from the host's configuration and runtime environment:
+/// through the FFI session, physical expressions would be created by the host and come
+/// back opaque to this side.
+pub fn local_state(session: &dyn Session) -> SessionState {
+    SessionStateBuilder::new()
+        .with_config(session.config().clone())
+        .with_runtime_env(Arc::clone(session.runtime_env()))
+        .with_default_features()
+        .build()
 }
 
 /// Whether `expr` reads a floating-point column.
@@ -428,7 +431,7 @@ impl TableProvider for WorkbenchDeltaScan {
         // Plan against a local session built from the host's configuration: through the
         // FFI session, physical expressions would be created by the host and come back
         // opaque, so pruning could not read them and the Parquet row filter would fail.
-        let local = Self::local_state(session);
+        let local = local_state(session);
         let planned = self.current();
         let plan: Arc<dyn ExecutionPlan> = InRuntime {
             handle: runtime().handle().clone(),
