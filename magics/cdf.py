@@ -17,6 +17,7 @@ from workbench.errors import UsageError
 if TYPE_CHECKING:
     from magics.holder import SessionHolder
     from workbench.delta.cdf import Changes
+    from workbench.delta.cursors import Consumed
 
 OPERAND = "TABLE"
 FLAGS = (
@@ -37,6 +38,13 @@ FLAGS = (
         "start after consumer NAME's cursor (the changes it has not applied yet)",
         metavar="NAME",
     ),
+    Flag(
+        "--apply",
+        Takes.WORD,
+        "with --consume: apply FUNC(changes, commit) to the changes and advance the cursor",
+        metavar="FUNC",
+    ),
+    Flag("--target", Takes.WORD, "with --apply: the Delta table FUNC commits to", metavar="URI"),
     Flag("--out", Takes.WORD, "bind the Changes to NAME", short="-o", metavar="NAME"),
 )
 
@@ -62,7 +70,7 @@ class CdfMagics(Magics):
     @no_var_expand  # --where is SQL: braces and $ in it are not Python's
     @line_magic
     @documented("%cdf", FLAGS, OPERAND)
-    def cdf(self, line: str) -> Changes:
+    def cdf(self, line: str) -> Changes | Consumed:
         """Read a Delta table's change data feed: a streaming Result with the commit timeline.
 
         Over table_changes(TABLE, FROM, TO) in SQL: every changed row with _change_type,
@@ -76,8 +84,12 @@ class CdfMagics(Magics):
             %cdf orders --from 2026-11-25T10:00:00Z --types insert,delete
             %cdf orders --from 1 --to 5 --net o_orderkey -o changed
             %cdf orders --consume totals    # what consumer totals has not applied yet
+            %cdf orders --consume totals --apply add_up --target /data/totals
 
-        Consumers advance with wb.consume(consumer, table, apply, target=...), exactly once.
+        With --apply FUNC --target URI the changes after the cursor go to FUNC(changes,
+        commit), which writes its output to the Delta table URI in one commit made with
+        commit_properties=commit; the cursor advances with that commit, exactly once (as
+        wb.consume(consumer, table, FUNC, target=URI)).
         """
         try:
             table, rest = leading_name(line) if line.strip() else ("", "")
@@ -88,6 +100,8 @@ class CdfMagics(Magics):
             msg = f"%cdf needs a Delta table, e.g. {example}\n{usage('%cdf', FLAGS, OPERAND)}"
             raise UsageError(msg)
         args, _ = parse(rest, FLAGS, magic="%cdf")
+        if args["apply"] or args["target"]:
+            return self._consume(table, args)
         start = _edge(args["from"]) or 0
         if args["consume"]:
             if args["from"] is not None:
@@ -114,3 +128,14 @@ class CdfMagics(Magics):
 
         applied = CursorStore().position(consumer, table_name(table))
         return 0 if applied is None else applied + 1
+
+    def _consume(self, table: str, args: dict[str, Any]) -> Consumed:
+        if not (args["consume"] and args["apply"] and args["target"]):
+            msg = "%cdf: --apply and --target go together, with --consume NAME"
+            raise UsageError(f"{msg}\n{usage('%cdf', FLAGS, OPERAND)}")
+        assert self.shell is not None, "magics are registered on a shell"
+        apply = self.shell.user_ns.get(args["apply"])
+        if not callable(apply):
+            msg = f"%cdf: --apply {args['apply']} is not a function in this notebook"
+            raise UsageError(msg)
+        return self.holder.session.consume(args["consume"], table, apply, target=args["target"])

@@ -195,3 +195,25 @@ def test_cdf_magic_shows_what_a_consumer_has_not_applied(ipython, tmp_path, monk
     assert [(r["id"], r["_commit_version"]) for r in pending.to_pyarrow().to_pylist()] == [(9, 1)]
     fresh = ipython.run_line_magic("cdf", "source --consume nobody_yet")
     assert fresh.to_pyarrow().num_rows == 4  # a consumer without a cursor starts at 0
+
+
+def test_cdf_magic_consumes_with_a_notebook_function_exactly_once(ipython, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_STATE_DIR", str(tmp_path / "state"))
+    session = ipython.user_ns["wb"]
+    source, target = _setup(session, tmp_path)
+    ipython.user_ns["add_up"] = _aggregate_apply(target, None)
+    first = ipython.run_line_magic(
+        "cdf", f"source --consume totals --apply add_up --target {target}"
+    )
+    assert (first.start, first.end) == (0, 0)
+    again = ipython.run_line_magic(
+        "cdf", f"source --consume totals --apply add_up --target {target}"
+    )
+    assert not again.applied
+    assert _target_totals(target) == _recompute(source)
+    from workbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="--apply and --target go together"):
+        ipython.run_line_magic("cdf", "source --consume totals --apply add_up")
+    with pytest.raises(UsageError, match="is not a function in this notebook"):
+        ipython.run_line_magic("cdf", f"source --consume totals --apply nothing --target {target}")
