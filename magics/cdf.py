@@ -122,11 +122,8 @@ class CdfMagics(Magics):
         return changes
 
     def _pending_from(self, consumer: str, table: str) -> int:
-        """The first version ``consumer`` has not applied (its cursor's mirror)."""
-        from workbench.delta.cursors import CursorStore
-        from workbench.delta.names import table_name
-
-        applied = CursorStore().position(consumer, table_name(table))
+        """The first version ``consumer`` has not applied (its cursor as last seen)."""
+        applied = self.holder.session.cursor(consumer, table)
         return 0 if applied is None else applied + 1
 
     def _consume(self, table: str, args: dict[str, Any]) -> Consumed:

@@ -184,6 +184,7 @@ def test_a_table_path_works_as_well_as_a_registered_name(session, tmp_path):
         ("table_changes('nope', 0)", "no Delta table named 'nope' in this session"),
         ("table_changes('t')", "got 1 arguments"),
         ("table_changes('t', 'soon')", "is neither a version nor a timestamp"),
+        ("table_changes('t', 2.5)", "the start version 2.5 is not a whole number"),
     ],
 )
 def test_bad_ranges_are_clear_errors(session, tmp_path, call, message):
@@ -385,3 +386,47 @@ def test_the_cdf_notebook_shows_the_feed_timeline_net_errors_and_the_kept_aggreg
         if o["output_type"] == "error"
     ]
     assert errors == []
+
+
+# Second look at --net -------------------------------------------------------------------
+
+
+def _cdf_table(session, tmp_path, rows: dict, name: str = "k") -> str:
+    uri = str(tmp_path / name)
+    write_deltalake(uri, pa.table(rows), configuration=_CDF)
+    session.register_delta(name, uri)
+    return uri
+
+
+def test_net_of_an_update_that_changes_the_key_is_a_delete_and_an_insert(session, tmp_path):
+    uri = _cdf_table(session, tmp_path, {"id": [1, 2], "v": ["a", "b"]})
+    DeltaTable(uri).update(updates={"id": "10"}, predicate="id = 1")
+    net = session.changes("k", 1, net=["id"]).to_pyarrow().to_pylist()
+    assert sorted((r["id"], r["v"], r["_change_type"]) for r in net) == [
+        (1, "a", "delete"),
+        (10, "a", "insert"),
+    ]
+    # A key inserted in the range and then moved away leaves nothing behind.
+    whole = session.changes("k", 0, net=["id"]).to_pyarrow().to_pylist()
+    assert sorted((r["id"], r["_change_type"]) for r in whole) == [(2, "insert"), (10, "insert")]
+
+
+def test_rows_with_a_null_key_pass_through_unnetted(session, tmp_path):
+    uri = _cdf_table(session, tmp_path, {"id": [1], "v": ["a"]})
+    write_deltalake(
+        uri, pa.table({"id": pa.array([None, None], pa.int64()), "v": ["x", "y"]}), mode="append"
+    )
+    net = session.changes("k", 1, net=["id"]).to_pyarrow().to_pylist()
+    assert sorted((r["v"], r["_change_type"]) for r in net) == [("x", "insert"), ("y", "insert")]
+
+
+def test_reserved_and_change_column_names_and_a_commented_where_are_handled(session, tmp_path):
+    from workbench.delta import DeltaError
+
+    _cdf_table(session, tmp_path, {"id": [1], "__wb_order": [5]}, name="r")
+    with pytest.raises(DeltaError, match="starts with __wb_, which --net reserves"):
+        session.changes("r", 0, net=["id"])
+    with pytest.raises(DeltaError, match="_commit_version is a change column, which always comes"):
+        session.changes("r", 0, columns=["_commit_version"])
+    rows = session.changes("r", 0, where="id > 0 -- every row").to_pyarrow()
+    assert rows.num_rows == 1

@@ -18,7 +18,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from workbench.delta import DeltaError
-from workbench.delta.cursors import CursorConflictError, CursorStore
+from workbench.delta.cursors import CursorConflictError, CursorStore, app_id
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -133,7 +133,7 @@ def test_crashes_anywhere_never_apply_twice_or_skip(session, tmp_path, seed):
     )
     assert _target_totals(target) == _recompute(source)
     assert done.cursor == DeltaTable(source).version()
-    assert store.position("totals", "source") == done.cursor
+    assert store.position("totals", source) == done.cursor
     again = session.consume(
         "totals", "source", _aggregate_apply(target, None), target=target, store=store
     )
@@ -147,7 +147,7 @@ def test_a_second_run_of_the_same_consumer_at_once_gets_a_conflict(session, tmp_
 
     def nested(changes: Any, commit: Any) -> None:
         with pytest.raises(
-            CursorConflictError, match="consumer 'totals' of 'source' is being run by"
+            CursorConflictError, match=r"consumer 'totals' of '.*/source' is being run by"
         ):
             session.consume(
                 "totals", "source", _aggregate_apply(target, None), target=target, store=store
@@ -175,9 +175,12 @@ def test_an_apply_that_does_not_commit_with_the_properties_leaves_the_cursor(ses
     def forgetful(changes: Any, commit: Any) -> None:  # noqa: ARG001  (the mistake tested)
         write_deltalake(target, _TARGET_SCHEMA.empty_table(), mode="append")
 
-    with pytest.raises(DeltaError, match="apply did not commit its output"):
+    with pytest.raises(
+        DeltaError,
+        match="without the commit properties it was given, so versions 0-0 of source are written ",
+    ):
         session.consume("totals", "source", forgetful, target=target, store=store)
-    assert store.position("totals", "source") is None
+    assert store.position("totals", source) is None
     done = session.consume(
         "totals", "source", _aggregate_apply(target, None), target=target, store=store
     )
@@ -217,3 +220,67 @@ def test_cdf_magic_consumes_with_a_notebook_function_exactly_once(ipython, tmp_p
         ipython.run_line_magic("cdf", "source --consume totals --apply add_up")
     with pytest.raises(UsageError, match="is not a function in this notebook"):
         ipython.run_line_magic("cdf", f"source --consume totals --apply nothing --target {target}")
+
+
+def test_a_new_consumer_starts_where_the_feed_was_turned_on(session, tmp_path):
+    source, target = str(tmp_path / "late"), str(tmp_path / "target")
+    write_deltalake(source, pa.table({"id": [0], "grp": ["a"], "amount": [3]}))
+    DeltaTable(source).alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+    write_deltalake(source, pa.table({"id": [1], "grp": ["b"], "amount": [4]}), mode="append")
+    write_deltalake(target, _TARGET_SCHEMA.empty_table())
+    session.register_delta("late", source)
+    store = CursorStore(tmp_path / "state")
+    done = session.consume(
+        "totals", "late", _aggregate_apply(target, None), target=target, store=store
+    )
+    assert (done.start, done.end) == (1, 2)
+    assert _target_totals(target) == {"b": 4}  # the changes since the feed was turned on
+
+
+def test_a_range_without_data_changes_advances_the_cursor(session, tmp_path):
+    source, target = _setup(session, tmp_path)
+    store = CursorStore(tmp_path / "state")
+    session.consume("totals", "source", _aggregate_apply(target, None), target=target, store=store)
+    DeltaTable(source).alter.set_table_properties(
+        {"delta.logRetentionDuration": "interval 31 days"}
+    )
+
+    def nothing_to_write(changes: Any, commit: Any) -> None:  # noqa: ARG001
+        assert changes.to_pyarrow().num_rows == 0
+
+    done = session.consume("totals", "source", nothing_to_write, target=target, store=store)
+    assert (done.start, done.end) == (1, 1)
+    assert DeltaTable(target).transaction_version(app_id("totals", source)) == 1
+
+
+def test_two_names_of_one_table_share_one_cursor(session, tmp_path):
+    source, target = _setup(session, tmp_path)
+    session.register_delta("source_again", source)
+    store = CursorStore(tmp_path / "state")
+    first = session.consume(
+        "totals", "source", _aggregate_apply(target, None), target=target, store=store
+    )
+    second = session.consume(
+        "totals", "source_again", _aggregate_apply(target, None), target=target, store=store
+    )
+    assert first.applied
+    assert not second.applied
+    assert _target_totals(target) == _recompute(source)
+
+
+def test_a_lease_of_a_dead_process_on_this_host_is_taken_over(session, tmp_path):
+    import socket
+    import sqlite3
+
+    source, target = _setup(session, tmp_path)
+    store = CursorStore(tmp_path / "state")
+    dead = f"{socket.gethostname()}:999999999:deadbeef"
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "INSERT INTO cursors (consumer, source, owner, lease_until) VALUES (?, ?, ?, ?)",
+            ("totals", source, dead, 1e12),
+        )
+    done = session.consume(
+        "totals", "source", _aggregate_apply(target, None), target=target, store=store
+    )
+    assert done.applied

@@ -625,7 +625,8 @@ class Session:
         )
         timeline_sql = (
             f"SELECT _commit_version AS version, _change_type AS type, count(*) AS rows "  # noqa: S608
-            f"FROM {feed}{f' WHERE ({where})' if where else ''} GROUP BY 1, 2 ORDER BY 1, 2"
+            f"FROM {feed}{f' WHERE ({where}' + chr(10) + ')' if where else ''} "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
         )
         timeline = self.sql(timeline_sql, label=f"changes {delta.name} timeline").to_pyarrow()
         range_text = f"from {cdf.edge(start, 'start') or '0'}" + (
@@ -642,6 +643,7 @@ class Session:
         *,
         target: str,
         net: Sequence[str] | None = None,
+        start: int | None = None,
         lease_seconds: float = 600,
         store: cursors.CursorStore | None = None,
     ) -> cursors.Consumed:
@@ -655,41 +657,58 @@ class Session:
         nothing (see :mod:`workbench.delta.cursors`). A second run of the same consumer at
         once gets :class:`~workbench.delta.cursors.CursorConflictError`.
         """
-        from deltalake import CommitProperties, Transaction
+        from deltalake import CommitProperties, Transaction, write_deltalake
         from deltalake import DeltaTable as DeltalakeTable
 
         delta = self._delta_table(table, "consume")
         store = store or cursors.CursorStore()
-        app = cursors.app_id(consumer, delta.name)
+        source = delta.uri
+        app = cursors.app_id(consumer, source)
 
-        def applied() -> int | None:
+        def target_table() -> Any:
             try:
-                version = DeltalakeTable(target).transaction_version(app)
+                return DeltalakeTable(target)
             except Exception as exc:  # noqa: BLE001  (deltalake's own error types vary)
                 msg = f"consume {consumer!r}: the target {target} is not a Delta table: {exc}"
                 raise DeltaError(msg) from None
+
+        def applied() -> int | None:
+            version = target_table().transaction_version(app)
             return None if version is None else int(version)
 
-        with store.lease(consumer, delta.name, lease_seconds):
+        with store.lease(consumer, source, lease_seconds):
             done = applied()
-            store.record(consumer, delta.name, done)
-            start = 0 if done is None else done + 1
+            store.record(consumer, source, done)
+            first = cursors.feed_starts(source) if start is None else start
+            begin = first if done is None else done + 1
             end = delta.refresh()
-            if start > end:
+            if begin > end:
                 return cursors.Consumed(consumer, delta.name, None, None, done)
-            changes = self.changes(delta.name, start, end, net=net)
-            apply(changes, CommitProperties(app_transactions=[Transaction(app, end)]))
-            after = applied()
-            if after != end:
-                msg = (
-                    f"consume {consumer!r}: apply did not commit its output to {target} with the "
-                    f"commit properties it was given, so versions {start}-{end} of {delta.name} "
-                    f"are not recorded as applied (the cursor stays at {done}); pass "
-                    "commit_properties=commit to the one write that holds the output"
-                )
-                raise DeltaError(msg)
-            store.record(consumer, delta.name, end)
-            return cursors.Consumed(consumer, delta.name, start, end, end)
+            changes = self.changes(delta.name, begin, end, net=net)
+            commit = CommitProperties(app_transactions=[Transaction(app, end)])
+            before = target_table().version()
+            apply(changes, commit)
+            if applied() != end:
+                output = target_table()
+                if output.version() != before:
+                    msg = (
+                        f"consume {consumer!r}: apply committed to {target} without the commit "
+                        f"properties it was given, so versions {begin}-{end} of {delta.name} "
+                        "are written but not recorded as applied: the next run applies them "
+                        "again. Pass commit_properties=commit to the one write that holds the "
+                        "output"
+                    )
+                    raise DeltaError(msg)
+                # Nothing to write (no data change, or net changes that cancel): the range
+                # is recorded by an empty commit of its own.
+                empty = output.schema().to_arrow().empty_table()
+                write_deltalake(target, empty, mode="append", commit_properties=commit)
+            store.record(consumer, source, end)
+            return cursors.Consumed(consumer, delta.name, begin, end, end)
+
+    def cursor(self, consumer: str, table: str) -> int | None:
+        """The last version of ``table`` that ``consumer`` applied, as last seen (or None)."""
+        return cursors.CursorStore().position(consumer, self._delta_table(table, "cursor").uri)
 
     def _delta_table(self, table: str, where: str) -> DeltaTable:
         """The registered Delta table ``table`` names (as SQL reads it); errors start ``where``."""

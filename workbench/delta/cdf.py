@@ -5,19 +5,22 @@ function over deltalake-core's change data feed scan) as a streaming :class:`Res
 with a timeline of the range's commits (changes per version and type) above the preview.
 
 Net changes (``net=KEYS``) collapse the range to one row per key, the key's state at the end
-of the range against its state before it:
+of the range against its state before it. Each change row either leaves its key (an
+``update_preimage`` or a ``delete``) or arrives at it (an ``insert`` or an
+``update_postimage``); an update that changes the key leaves the old key and arrives at the
+new one. The key existed before the range if its first change leaves it, and exists after
+it if its last change arrives:
 
-- a key inserted in the range and still there: ``insert``, with its last values;
-- a key inserted and deleted in the range: nothing (the two cancel);
-- a key that existed before and was deleted: ``delete``, with the deleted row's values;
-- a key that existed before and exists after: ``update_postimage`` with its last values,
-  unless they equal its values before the range (a no-op update, or a delete and insert
-  of the same row), which is hidden.
+- existed before, not after: ``delete``, with the last row that left it;
+- not before, exists after: ``insert``, with its last values;
+- neither (inserted and deleted in the range): nothing, the two cancel;
+- both: ``update_postimage`` with its last values, unless they equal its values before the
+  range (a no-op update, an update and back, a delete and insert of the same row): hidden.
 
-"Before the range" is the first change of the key in the range: an ``update_preimage`` or a
-``delete`` carries the values it had. Within one commit a pre-image comes before a delete,
-a delete before an insert, an insert before a post-image. ``where`` filters the change rows
-before they are netted; ``types`` filters what is shown, after netting.
+Within one commit the rows leaving a key come before those arriving at it. Rows whose key
+has a NULL part cannot be told apart from other rows with a NULL key, so they pass through
+as they are, not netted. ``where`` filters the change rows before they are netted; ``types``
+filters what is shown, after netting. Column names starting ``__wb_`` are reserved.
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ def check_columns(given: Sequence[str] | None, columns: Sequence[str], what: str
     if given is None:
         return []
     chosen = [c.strip() for c in given if c.strip()]
+    changes = [c for c in chosen if c in META]
+    if changes:
+        msg = f"{what}: {changes[0]} is a change column, which always comes; name data columns"
+        raise DeltaError(msg)
     unknown = [c for c in chosen if c not in columns]
     if unknown or not chosen:
         known = ", ".join(c for c in columns if c not in META)
@@ -119,12 +126,17 @@ def changes_query(
     select = ", ".join(quoted(c) for c in [*shown, *META])
     # SQL from checked parts: quoted column names, the feed call (checked edges, a name or
     # path in a string literal), known change types; `where` is the caller's own SQL.
-    filtered = f"SELECT * FROM {feed}" + (f" WHERE ({where})" if where else "")  # noqa: S608
+    # A newline after `where`, so a `--` comment in it ends there.
+    filtered = f"SELECT * FROM {feed}" + (f" WHERE ({where}\n)" if where else "")  # noqa: S608
     if not net:
         query = f"SELECT {select} FROM ({filtered}) AS changes"  # noqa: S608
         if types:
             query += " WHERE _change_type IN (" + ", ".join(f"'{t}'" for t in types) + ")"
         return query
+    reserved = [c for c in columns if c.startswith("__wb_")]
+    if reserved:
+        msg = f"net: column {reserved[0]!r} starts with __wb_, which --net reserves for itself"
+        raise DeltaError(msg)
     keys = ", ".join(quoted(k) for k in net)
     window = f"PARTITION BY {keys} ORDER BY _commit_version, __wb_order"
     whole = f"({window} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
@@ -136,24 +148,29 @@ def changes_query(
     unchanged = " AND ".join(
         f"({quoted(c)} IS NOT DISTINCT FROM {quoted('__wb_first_' + c)})" for c in data
     )
+    leaves = "_change_type IN ('update_preimage', 'delete')"
+    any_null = " OR ".join(f"{quoted(k)} IS NULL" for k in net)
     net_type = (
-        "CASE WHEN _change_type = 'delete' THEN 'delete' "
-        "WHEN __wb_first = 'insert' THEN 'insert' ELSE 'update_postimage' END"
+        "CASE WHEN __wb_gone THEN 'delete' WHEN __wb_was THEN 'update_postimage' ELSE 'insert' END"
     )
-    netted = f"SELECT *, {_ORDER} AS __wb_order FROM ({filtered}) AS raw"  # noqa: S608  (checked parts)
+    ordered = (
+        f"SELECT *, {_ORDER} AS __wb_order, {leaves} AS __wb_leaves "  # noqa: S608
+        f"FROM ({filtered}) AS raw WHERE NOT ({any_null})"
+    )
     ranked = (
         f"SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _commit_version DESC, "  # noqa: S608
-        f"__wb_order DESC) AS __wb_last, first_value(_change_type) OVER {whole} AS __wb_first, "
-        f"{firsts} FROM ({netted}) AS ordered"
+        f"__wb_order DESC) AS __wb_last, first_value(__wb_leaves) OVER {whole} AS "
+        f"__wb_was, __wb_leaves AS __wb_gone, {firsts} FROM ({ordered}) AS o"
     )
     outer = ", ".join(quoted(c) for c in shown)
-    query = (
+    netted = (
         f"SELECT {outer}, {net_type} AS _change_type, _commit_version, _commit_timestamp "  # noqa: S608
         f"FROM ({ranked}) AS ranked WHERE __wb_last = 1 "
-        "AND NOT (_change_type = 'delete' AND __wb_first = 'insert') "
-        f"AND NOT (_change_type <> 'delete' AND __wb_first IN ('update_preimage', 'delete') "
-        f"AND {unchanged})"
+        "AND NOT (__wb_gone AND NOT __wb_was) "
+        f"AND NOT (NOT __wb_gone AND __wb_was AND {unchanged})"
     )
+    passed = f"SELECT {select} FROM ({filtered}) AS raw WHERE {any_null}"  # noqa: S608
+    query = f"{netted} UNION ALL {passed}"
     if types:
         query = (
             f"SELECT * FROM ({query}) AS netted WHERE _change_type IN ("  # noqa: S608

@@ -21,6 +21,7 @@ of each cursor for ``%cdf TABLE --consume NAME`` (the changes still pending for 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sqlite3
@@ -58,8 +59,34 @@ def state_dir() -> Path:
 
 
 def app_id(consumer: str, source: str) -> str:
-    """The Delta transaction id under which ``consumer`` records what it applied of ``source``."""
-    return f"workbench-cdf/{consumer}/{source}"
+    """The Delta transaction id under which ``consumer`` records what it applied of ``source``.
+
+    ``source`` is the table's location, so two names for one table share a cursor and two
+    tables of one name do not; JSON keeps ("a/b", "c") apart from ("a", "b/c").
+    """
+    return "workbench-cdf:" + json.dumps([consumer, source], ensure_ascii=False)
+
+
+def feed_starts(location: str) -> int:
+    """The first version of the newest run of commits with the change data feed on.
+
+    Read from the commit files' ``metaData`` actions of the local table at ``location``
+    (0 when the log holds no such action, e.g. after a checkpoint-only cleanup).
+    """
+    log = Path(location.removeprefix("file://")) / "_delta_log"
+    start = 0
+    enabled = False
+    for commit in sorted(log.glob("[0-9]" * 20 + ".json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "metaData" not in action:
+                continue
+            on = action["metaData"].get("configuration", {}).get("delta.enableChangeDataFeed")
+            now = str(on).lower() == "true"
+            if now and not enabled:
+                start = int(commit.stem)
+            enabled = now
+    return start
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,21 @@ class Consumed:
     @property
     def applied(self) -> bool:
         return self.end is not None
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process holding a lease may still run (a dead one on this host may not)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class CursorStore:
@@ -106,7 +148,13 @@ class CursorStore:
                 "SELECT owner, lease_until FROM cursors WHERE consumer = ? AND source = ?",
                 (consumer, source),
             ).fetchone()
-            if row is not None and row[0] is not None and row[1] is not None and row[1] > now:
+            if (
+                row is not None
+                and row[0] is not None
+                and row[1] is not None
+                and row[1] > now
+                and _alive(row[0])
+            ):
                 db.execute("ROLLBACK")
                 until = time.strftime("%H:%M:%S", time.localtime(row[1]))
                 msg = (

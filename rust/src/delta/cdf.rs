@@ -139,6 +139,9 @@ fn edge(expr: &Expr, which: &str) -> DfResult<Edge> {
     let value = constant(expr)
         .filter(|v| !v.is_null())
         .ok_or_else(|| plan_datafusion_err!("the {which} of {USAGE} is a constant; got {expr}"))?;
+    if value.data_type().is_floating() || matches!(value.data_type(), DataType::Decimal128(..)) {
+        return plan_err!("the {which} version {value} is not a whole number; {USAGE}");
+    }
     if value.data_type().is_integer() {
         let version = value.cast_to(&DataType::Int64)?;
         return match version {
