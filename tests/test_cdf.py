@@ -430,3 +430,19 @@ def test_reserved_and_change_column_names_and_a_commented_where_are_handled(sess
         session.changes("r", 0, columns=["_commit_version"])
     rows = session.changes("r", 0, where="id > 0 -- every row").to_pyarrow()
     assert rows.num_rows == 1
+
+
+def test_timestamp_ranges_are_checked_against_the_commit_times(session, tmp_path):
+    uri = _table(session, tmp_path)
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    with pytest.raises(SqlError, match="is after the newest commit \\(version 3, at "):
+        session.sql(f"SELECT * FROM table_changes('t', '{later}')").to_pyarrow()
+    early = "2000-01-01T00:00:00+00:00"
+    with pytest.raises(
+        SqlError, match="the start version 3 was committed after the end 2000-01-01"
+    ):
+        session.sql(f"SELECT * FROM table_changes('t', 3, '{early}')").to_pyarrow()
+    stamps = {h["version"]: h["timestamp"] for h in DeltaTable(uri).history()}
+    third = dt.datetime.fromtimestamp(stamps[3] / 1000, dt.UTC).isoformat()
+    with pytest.raises(SqlError, match="is after the end version 1 was committed"):
+        session.sql(f"SELECT * FROM table_changes('t', '{third}', 1)").to_pyarrow()

@@ -284,3 +284,48 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_over(session, tmp_path)
         "totals", "source", _aggregate_apply(target, None), target=target, store=store
     )
     assert done.applied
+
+
+def test_a_long_apply_keeps_its_lease_so_a_second_run_is_refused(session, tmp_path):
+    import threading
+    import time
+
+    source, target = _setup(session, tmp_path)
+    store = CursorStore(tmp_path / "state")
+    inside, release = threading.Event(), threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def slow(changes: Any, commit: Any) -> None:
+        inside.set()
+        release.wait(10)
+        _aggregate_apply(target, None)(changes, commit)
+
+    def first_run() -> None:
+        try:
+            session.consume("totals", "source", slow, target=target, store=store, lease_seconds=0.3)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            outcome.append(exc)
+
+    runner = threading.Thread(target=first_run)
+    runner.start()
+    assert inside.wait(10)
+    time.sleep(1.0)  # more than three leases: the heartbeat renews it
+    second = workbench_session_like(session)
+    with pytest.raises(CursorConflictError):
+        second.consume(
+            "totals", "source", _aggregate_apply(target, None), target=target, store=store
+        )
+    release.set()
+    runner.join(10)
+    assert outcome == [None]
+    assert _target_totals(target) == _recompute(source)
+
+
+def workbench_session_like(session: workbench.Session) -> workbench.Session:
+    """Another session over the same Delta table (as a second notebook would have)."""
+    import workbench as wb
+
+    other = wb.RuntimeProfile().session()
+    other.register_delta("source", session.delta_tables["source"].uri)
+    return other

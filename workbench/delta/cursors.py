@@ -25,6 +25,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -170,9 +171,26 @@ class CursorStore:
                 (consumer, source, owner, now + seconds),
             )
             db.execute("COMMIT")
+        # A heartbeat renews the lease while this process runs, so only a process that died
+        # (or stalled for a whole lease) loses it: a long apply keeps its cursor.
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(seconds / 3):
+                with self._connect() as db:
+                    db.execute(
+                        "UPDATE cursors SET lease_until = ? "
+                        "WHERE consumer = ? AND source = ? AND owner = ?",
+                        (time.time() + seconds, consumer, source, owner),
+                    )
+
+        heartbeat = threading.Thread(target=renew, name="workbench-cursor-lease", daemon=True)
+        heartbeat.start()
         try:
             yield
         finally:
+            stop.set()
+            heartbeat.join()
             with self._connect() as db:
                 db.execute(
                     "UPDATE cursors SET owner = NULL, lease_until = NULL "

@@ -49,7 +49,9 @@ use object_store::ObjectStoreExt as _;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use super::provider::{PyDeltaProvider, WorkbenchDeltaScan, local_state, logical_codec};
+use super::provider::{
+    PyDeltaProvider, WorkbenchDeltaScan, commit_time, local_state, logical_codec,
+};
 use super::runtime::{InRuntime, runtime};
 
 /// Where a change range starts or ends.
@@ -246,6 +248,34 @@ async fn open_changes(
             s.to_rfc3339(),
             e.to_rfc3339()
         ));
+    }
+    // Timestamps against the commits' times (what deltalake's search compares, in ms).
+    let time_of = |v: u64| commit_time(&table, v);
+    let ms = |t: DateTime<Utc>| t.timestamp_millis();
+    if let Edge::Time(t) = start {
+        let newest = time_of(latest).await?;
+        if ms(t) > ms(newest) {
+            return Err(format!(
+                "the start {} is after the newest commit (version {latest}, at {})",
+                t.to_rfc3339(),
+                newest.to_rfc3339()
+            ));
+        }
+    }
+    match (start, end) {
+        (Edge::Version(s), Some(Edge::Time(e))) if ms(time_of(s).await?) > ms(e) => {
+            return Err(format!(
+                "the start version {s} was committed after the end {}",
+                e.to_rfc3339()
+            ));
+        }
+        (Edge::Time(s), Some(Edge::Version(e))) if ms(s) > ms(time_of(e).await?) => {
+            return Err(format!(
+                "the start {} is after the end version {e} was committed",
+                s.to_rfc3339()
+            ));
+        }
+        _ => {}
     }
     let enabled = table
         .snapshot()

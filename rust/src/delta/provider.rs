@@ -608,7 +608,7 @@ async fn commit_identity(table: &DeltaTable, version: u64) -> Option<(DateTime<U
 
 /// When `version` was committed, as time travel by timestamp reads it (the commit file's
 /// modification time, which is what deltalake's timestamp search compares).
-async fn commit_time(table: &DeltaTable, version: u64) -> Result<DateTime<Utc>, String> {
+pub async fn commit_time(table: &DeltaTable, version: u64) -> Result<DateTime<Utc>, String> {
     let store = table.log_store();
     let path = store.log_path().clone().join(format!("{version:020}.json"));
     let meta = store
