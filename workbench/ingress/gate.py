@@ -1,0 +1,191 @@
+"""The SQL gate (issue 15, first step): parse, qualify, annotate and canonicalize with SQLGlot.
+
+Against the session's live schema (read from ``information_schema``, never a hand-kept copy)
+a query is parsed, its columns qualified, types annotated and the tree canonicalized, under a
+:class:`Policy` whose hash is stable. What goes wrong becomes a structured
+:class:`Diagnostic`: kind (``parse``, ``unknown table``, ``unknown column``, ``ambiguous
+column``), message, line and column, the offending token, and the closest existing names.
+
+SQLGlot is not a validator: DataFusion stays the judge. The gate rejects nothing; a
+construct SQLGlot cannot handle is recorded as a gap and the query goes on unchanged. Not
+yet wired into ``Session.sql`` (the next step of the issue).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.metadata
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.canonicalize import canonicalize
+from sqlglot.optimizer.qualify import qualify
+
+if TYPE_CHECKING:
+    import datafusion
+
+Schema = dict[str, dict[str, str]]
+"""table -> column -> type, as SQLGlot's optimizer takes it."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the gate reads SQL: dialect and rules. Its hash names it in runs and bundles."""
+
+    dialect: str = "postgres"
+    rules: tuple[str, ...] = ("qualify", "annotate_types", "canonicalize")
+
+    @property
+    def hash(self) -> str:
+        version = importlib.metadata.version("sqlglot")
+        described = {"sqlglot": version, "dialect": self.dialect, "rules": self.rules}
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem the gate found, where it is, and what the user may have meant."""
+
+    kind: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    token: str | None = None
+    suggestions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate made of one statement."""
+
+    sql: str
+    canonical: str | None
+    """The qualified, canonicalized SQL (``None`` when the gate could not get that far)."""
+    policy_hash: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+    gaps: tuple[str, ...] = field(default=())
+    """Constructs SQLGlot could not handle: recorded, never held against the query."""
+
+
+def live_schema(ctx: datafusion.SessionContext) -> Schema:
+    """The tables and columns of ``ctx`` now, from ``information_schema.columns``."""
+    rows = ctx.sql(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+    ).to_pydict()
+    schema: Schema = {}
+    for table, column, data_type in zip(
+        rows["table_name"], rows["column_name"], rows["data_type"], strict=True
+    ):
+        schema.setdefault(table, {})[column] = _sqlglot_type(data_type)
+    return schema
+
+
+def _sqlglot_type(arrow: str) -> str:
+    """An Arrow type name as a SQL type SQLGlot knows (unknown ones stay unknown)."""
+    lowered = arrow.lower()
+    for prefix, sql in (
+        ("int64", "BIGINT"),
+        ("int32", "INT"),
+        ("int16", "SMALLINT"),
+        ("int8", "TINYINT"),
+        ("uint", "BIGINT"),
+        ("float64", "DOUBLE"),
+        ("float32", "FLOAT"),
+        ("decimal", "DECIMAL"),
+        ("utf8", "TEXT"),
+        ("largeutf8", "TEXT"),
+        ("date", "DATE"),
+        ("timestamp", "TIMESTAMP"),
+        ("boolean", "BOOLEAN"),
+    ):
+        if lowered.startswith(prefix):
+            return sql
+    return "UNKNOWN"
+
+
+def _closest(name: str, candidates: list[str]) -> tuple[str, ...]:
+    return tuple(difflib.get_close_matches(name, candidates, n=3, cutoff=0.6))
+
+
+def _position(node: exp.Expression) -> tuple[int | None, int | None]:
+    meta = node.meta if hasattr(node, "meta") else {}
+    return meta.get("line"), meta.get("col")
+
+
+def check(sql: str, schema: Schema, policy: Policy | None = None) -> GateResult:
+    """The gate's verdict on one statement ``sql`` against ``schema``."""
+    policy = policy or Policy()
+    try:
+        tree = sqlglot.parse_one(sql, read=policy.dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        diagnostic = Diagnostic(
+            "parse",
+            str(first.get("description") or exc),
+            first.get("line"),
+            first.get("col"),
+            first.get("highlight"),
+        )
+        return GateResult(sql, None, policy.hash, (diagnostic,))
+    except Exception as exc:  # noqa: BLE001  (any other SQLGlot failure is a gap, not an error)
+        return GateResult(sql, None, policy.hash, gaps=(f"parse: {exc}",))
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    if isinstance(tree, exp.Create):  # the table or view a CREATE defines is not read
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        ctes.add(target.name)
+    tables = list(schema)
+    unknown = [
+        t
+        for t in tree.find_all(exp.Table)
+        if t.name and t.name not in schema and t.name not in ctes
+    ]
+    if unknown:
+        diagnostics = tuple(
+            Diagnostic(
+                "unknown table",
+                f"no table named {t.name!r}",
+                *_position(t.this),
+                t.name,
+                _closest(t.name, tables),
+            )
+            for t in unknown
+        )
+        return GateResult(sql, None, policy.hash, diagnostics)
+    try:
+        catalog: dict[str, object] = dict(schema)
+        qualified = qualify(tree, schema=catalog, dialect=policy.dialect)
+        annotated = annotate_types(qualified, schema=catalog)
+        canonical = canonicalize(annotated).sql(policy.dialect)
+    except OptimizeError as exc:
+        return GateResult(sql, None, policy.hash, (_column_diagnostic(str(exc), tree, schema),))
+    except Exception as exc:  # noqa: BLE001  (a construct SQLGlot cannot handle: recorded)
+        return GateResult(sql, None, policy.hash, gaps=(f"{type(exc).__name__}: {exc}",))
+    return GateResult(sql, canonical, policy.hash)
+
+
+def _column_diagnostic(message: str, tree: Any, schema: Schema) -> Diagnostic:
+    """An unknown or ambiguous column, from SQLGlot's message, with the closest names."""
+    read = {t.name for t in tree.find_all(exp.Table)} & set(schema)
+    # The closest names among the columns of the tables the query reads (all, if none).
+    columns = sorted({c for t, cols in schema.items() if not read or t in read for c in cols})
+    name = message.split("'")[1] if message.count("'") >= 2 else None
+    node = next((c for c in tree.find_all(exp.Column) if c.name == name), None)
+    line, column = _position(node.this) if node is not None else (None, None)
+    text = message.split(". Line:", maxsplit=1)[0]
+    # SQLGlot says "could not be resolved" for a name two tables of the query have, too.
+    having = sorted({t.name for t in tree.find_all(exp.Table) if name in schema.get(t.name, {})})
+    if name and len(having) > 1:
+        message = f"column {name!r} is in {', '.join(having)}: qualify it"
+        return Diagnostic(
+            "ambiguous column", message, line, column, name, tuple(f"{t}.{name}" for t in having)
+        )
+    return Diagnostic(
+        "unknown column", text, line, column, name, _closest(name, columns) if name else ()
+    )
