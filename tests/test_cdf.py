@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -442,7 +443,12 @@ def test_timestamp_ranges_are_checked_against_the_commit_times(session, tmp_path
         SqlError, match="the start version 3 was committed after the end 2000-01-01"
     ):
         session.sql(f"SELECT * FROM table_changes('t', 3, '{early}')").to_pyarrow()
+    time.sleep(1.2)  # the checks allow a second between a commit's file time and its stamp
+    write_deltalake(uri, pa.table({"id": [5], "v": ["e"]}), mode="append")  # version 4
     stamps = {h["version"]: h["timestamp"] for h in DeltaTable(uri).history()}
-    third = dt.datetime.fromtimestamp(stamps[3] / 1000, dt.UTC).isoformat()
+    fourth = dt.datetime.fromtimestamp(stamps[4] / 1000, dt.UTC).isoformat()
     with pytest.raises(SqlError, match="is after the end version 1 was committed"):
-        session.sql(f"SELECT * FROM table_changes('t', '{third}', 1)").to_pyarrow()
+        session.sql(f"SELECT * FROM table_changes('t', '{fourth}', 1)").to_pyarrow()
+    # At a commit's own stamp the range is deltalake's to decide, and holds that commit.
+    rows = session.sql(f"SELECT id FROM table_changes('t', '{fourth}', '{fourth}')").to_pyarrow()
+    assert rows.to_pylist() == [{"id": 5}]

@@ -249,12 +249,14 @@ async fn open_changes(
             e.to_rfc3339()
         ));
     }
-    // Timestamps against the commits' times (what deltalake's search compares, in ms).
+    // Timestamps against the commits' times. A commit's file time and the timestamp in its
+    // commitInfo differ by milliseconds, either way, so these checks allow a second: they
+    // are for ranges clearly out of order; deltalake decides the edge itself.
     let time_of = |v: u64| commit_time(&table, v);
-    let ms = |t: DateTime<Utc>| t.timestamp_millis();
+    let ms = |t: DateTime<Utc>| t.timestamp_millis() - 1000;
     if let Edge::Time(t) = start {
         let newest = time_of(latest).await?;
-        if ms(t) > ms(newest) {
+        if ms(t) > newest.timestamp_millis() {
             return Err(format!(
                 "the start {} is after the newest commit (version {latest}, at {})",
                 t.to_rfc3339(),
@@ -263,13 +265,13 @@ async fn open_changes(
         }
     }
     match (start, end) {
-        (Edge::Version(s), Some(Edge::Time(e))) if ms(time_of(s).await?) > ms(e) => {
+        (Edge::Version(s), Some(Edge::Time(e))) if ms(time_of(s).await?) > e.timestamp_millis() => {
             return Err(format!(
                 "the start version {s} was committed after the end {}",
                 e.to_rfc3339()
             ));
         }
-        (Edge::Time(s), Some(Edge::Version(e))) if ms(s) > ms(time_of(e).await?) => {
+        (Edge::Time(s), Some(Edge::Version(e))) if ms(s) > time_of(e).await?.timestamp_millis() => {
             return Err(format!(
                 "the start {} is after the end version {e} was committed",
                 s.to_rfc3339()
@@ -381,6 +383,14 @@ impl TableProvider for ChangesProvider {
             handle: runtime().handle().clone(),
             future: Box::pin(async {
                 match self.inner.scan(&local, projection, filters, limit).await {
+                    Err(e)
+                        if e.to_string()
+                            .contains("greater than latest commit timestamp") =>
+                    {
+                        Err(DataFusionError::Plan(format!(
+                            "the range starts after the newest commit of the table ({e})"
+                        )))
+                    }
                     Err(e) if e.to_string().contains("does not have change data enabled") => {
                         let since = enabled_since(&self.table).await;
                         Err(DataFusionError::Plan(match since {
