@@ -53,8 +53,9 @@ def _aggregate_apply(target: str, crash_at: str | None):
         if crash_at == "before":
             raise CrashError(crash_at)
         totals = defaultdict(int, _target_totals(target))
-        for row in changes.to_pyarrow().to_pylist():
-            totals[row["grp"]] += _SIGN[row["_change_type"]] * row["amount"]
+        for batch in changes:  # streamed, as an apply over a large range would
+            for row in batch.to_pylist():
+                totals[row["grp"]] += _SIGN[row["_change_type"]] * row["amount"]
         if crash_at == "inside":
             raise CrashError(crash_at)
         table = pa.table(

@@ -688,8 +688,8 @@ class Session:
             commit = CommitProperties(app_transactions=[Transaction(app, end)])
             before = target_table().version()
             apply(changes, commit)
-            if applied() != end:
-                output = target_table()
+            output = target_table()
+            if output.transaction_version(app) != end:
                 if output.version() != before:
                     msg = (
                         f"consume {consumer!r}: apply committed to {target} without the commit "

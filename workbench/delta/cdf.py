@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.delta.table import DeltaError, quoted
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     import pyarrow as pa
 
@@ -196,6 +196,10 @@ class Changes:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.result, name)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        """The change rows as they stream (nothing is collected)."""
+        return iter(self.result)
 
     def timeline_text(self) -> str:
         lines = [

@@ -252,13 +252,6 @@ class DeltaTable:
     def partition_columns(self) -> list[str]:
         return list(self.provider.partition_columns)
 
-    def latest_version(self) -> int:
-        """The newest version in the Delta log (lists the log, reads no data)."""
-        try:
-            return int(extension.module().DeltaProvider.latest_version(self.uri))
-        except extension.module().DeltaError as exc:
-            raise DeltaError(f"{self.name}: {exc}") from None
-
     def refresh(self) -> int:
         """Read the newest version from the log unless pinned; the version now current."""
         try:

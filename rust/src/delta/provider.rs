@@ -117,7 +117,7 @@ impl TableVersion {
         };
         let partition_columns = state.metadata().partition_columns().to_vec();
         Ok(Self {
-            blank_partitions: blank_partitions(&snapshot, &partition_columns)?,
+            blank_partitions: blank_partitions(&snapshot, &partition_columns),
             partition_columns,
             table,
             commit: None,
@@ -280,10 +280,7 @@ fn reads_any(expr: &Expr, columns: &[String]) -> bool {
 /// 1.1.3 returns `""` for a string column, and evaluates partition filters on `""` too.
 /// For such a column filters stay above the scan, the scan's output maps `""` to NULL
 /// ([`blank_to_null`]), and its statistics are dropped.
-fn blank_partitions(
-    snapshot: &EagerSnapshot,
-    partitions: &[String],
-) -> Result<Vec<String>, String> {
+fn blank_partitions(snapshot: &EagerSnapshot, partitions: &[String]) -> Vec<String> {
     let schema = snapshot.input_schema();
     let strings: Vec<&String> = partitions
         .iter()
@@ -297,7 +294,7 @@ fn blank_partitions(
         })
         .collect();
     if strings.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     // The raw values as the log writes them (the parsed ones already read "" as NULL),
     // keyed by physical name under column mapping.
@@ -326,7 +323,7 @@ fn blank_partitions(
             break;
         }
     }
-    Ok(blank)
+    blank
 }
 
 /// `plan` with every column of `columns` in its output NULL where it is `""`.
@@ -843,20 +840,6 @@ impl PyDeltaProvider {
         Ok(Self { table })
     }
 
-    /// The newest version of the table at `uri` (lists the log, reads no data).
-    #[staticmethod]
-    #[pyo3(signature = (uri, storage_options=None))]
-    fn latest_version(
-        py: Python<'_>,
-        uri: String,
-        storage_options: Option<HashMap<String, String>>,
-    ) -> PyResult<u64> {
-        let options = storage_options.unwrap_or_default();
-        py.detach(|| runtime().block_on(latest_version(&uri, &options)))
-            .map_err(delta_error)
-    }
-
-    /// The version the next query reads, unless a commit lands first.
     #[getter]
     fn version(&self) -> u64 {
         self.table.provider.current().version
