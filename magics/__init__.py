@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from magics.cdf import CdfMagics
+from magics.completion import register as register_completion
 from magics.dfsql import WorkbenchMagics
 from magics.explain import ExplainMagics
 from magics.holder import SessionHolder
@@ -36,4 +37,5 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(PruneMagics(ipython, holder))
     ipython.register_magics(CdfMagics(ipython, holder))
     ipython.register_magics(WbMagics(ipython, holder))
+    register_completion(ipython, holder)
     ipython.user_ns.setdefault("wb", holder.session)

@@ -26,6 +26,7 @@ from .conftest import run_python
 BUNDLE_FILES = {
     "cell.sql",
     "config.json",
+    "gate.json",
     "logical_plan.txt",
     "metrics_tree.json",
     "params.json",

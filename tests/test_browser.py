@@ -45,6 +45,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for name in ("tour.ipynb", "plans.ipynb", "prune.ipynb"):
         shutil.copy(REPO / "notebooks" / name, root / name)
+    shutil.copy(REPO / "tests" / "fixtures" / "completion.ipynb", root / "completion.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -205,4 +206,32 @@ def test_pruning_widget_draws_its_funnel_offline_and_sorts_its_file_table(browse
     assert rows.locator("td:nth-child(1)").all_text_contents() == sorted(before, reverse=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     widget.screenshot(path=str(SHOTS / "prune.png"))
+    page.close()
+
+
+def test_tab_completion_offers_tables_and_alias_columns_in_a_dfsql_cell(browser, lab):
+    page = _run_all(browser, lab, "completion.ipynb")
+    page.locator(".jp-CodeCell .jp-InputArea-editor").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below, from command mode
+    page.keyboard.press("Enter")
+
+    def offered(sql: str) -> list[str]:
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type("%%dfsql")
+        page.keyboard.press("Enter")
+        page.keyboard.type(sql)
+        page.keyboard.press("Tab")
+        items = page.locator(".jp-Completer .jp-Completer-item .jp-Completer-match")
+        items.first.wait_for(timeout=30_000)
+        texts: list[str] = items.all_text_contents()
+        page.screenshot(path=str(SHOTS / "completion.png"))  # the last popup
+        page.keyboard.press("Escape")
+        return texts
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    # lineitem_sample was created by the notebook's last cell, so the popup has two tables.
+    assert offered("SELECT * FROM lin") == ["lineitem", "lineitem_sample"]
+    shipping = ["l_shipdate", "l_shipinstruct", "l_shipmode"]
+    assert offered("SELECT * FROM lineitem l WHERE l.l_ship") == shipping
     page.close()

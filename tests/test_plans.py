@@ -145,8 +145,10 @@ def test_every_run_is_recorded_in_json_lines_and_wb_runs(tmp_path):
     events = [json.loads(line) for line in session.diagnostics.runs_path.read_text().splitlines()]
     assert [(e["event"], e["status"]) for e in events] == [
         ("start", "planned"),
+        ("planned", "planned"),  # with what the SQL gate made of the statement
         ("finish", "finished"),
         ("start", "planned"),
+        ("planned", "planned"),
         ("finish", "failed"),
     ]
     assert session.diagnostics.runs_path.parent.parent == tmp_path

@@ -325,6 +325,30 @@ def _sqlglot_ast(sql: str) -> str:
     return json.dumps(ast)
 
 
+def _gate(session: Session, run_id: str, record: RunRecord) -> bytes:
+    """The SQL gate's view of the run: policy, canonical SQL and AST, gaps, lane, cache."""
+    prepared = session.gate_verdict(run_id)
+    policy = session.gate.policy
+    verdict = prepared.verdict if prepared is not None else None
+    ast = verdict.ast_json() if verdict is not None else None
+    gate = {
+        "policy": {
+            "hash": policy.hash,
+            "dialect": policy.dialect,
+            "rules": list(policy.rules),
+            "sqlglot": importlib.metadata.version("sqlglot"),
+        },
+        "canonical_sql": record.canonical_sql,
+        "canonical_ast": json.loads(ast)["ast"] if ast is not None else None,
+        "gaps": list(record.gate_gaps),
+        "rewrites": list(record.rewrites),
+        "lane": record.lane,
+        "lane_gaps": list(record.lane_gaps),
+        "plan_cache": record.plan_cache,
+    }
+    return json.dumps(gate, indent=2).encode()
+
+
 def _rendered(render: Callable[[], str]) -> bytes:
     """A plan rendering, or ``{"error": ...}`` when the plan no longer renders here."""
     try:
@@ -494,6 +518,7 @@ def _plan_files(session: Session, run_id: str) -> dict[str, bytes]:
         "plan.dot": _rendered(lambda: df.logical_plan().display_graphviz()),
         "metrics_tree.json": _rendered(lambda: session.plan(run_id).to_json()),
         "sqlglot_ast.json": _sqlglot_ast(statement).encode(),
+        "gate.json": _gate(session, run_id, record),
         "run.json": json.dumps(asdict(record), default=str, indent=2).encode(),
         "config.json": _config(session),
         "versions.json": json.dumps(versions(), indent=2).encode(),

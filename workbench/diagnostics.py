@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 RUNS_TABLE = "wb_runs"
 ARTIFACTS_TABLE = "wb_artifacts"
+LANE_GAPS_TABLE = "wb_lane_gaps"
+"""One row per Ibis operation a run sent to the SQL lane because the direct lane lacks it."""
 KEEP_RUNS = 10_000
 """Default number of runs ``wb_runs`` holds (the newest by start)."""
 KEEP_ARTIFACTS = 10_000
@@ -66,7 +68,16 @@ _RUNS_SCHEMA = pa.schema(
                 )
             ),
         ),
+        ("lane", pa.string()),
+        ("policy_hash", pa.string()),
+        ("canonical_sql", pa.string()),
+        ("gate_gaps", pa.list_(pa.string())),
+        ("rewrites", pa.list_(pa.string())),
+        ("plan_cache", pa.string()),
     ]
+)
+_LANE_GAPS_SCHEMA = pa.schema(
+    [("run_id", pa.string()), ("lane", pa.string()), ("operation", pa.string())]
 )
 _ARTIFACTS_SCHEMA = pa.schema(
     [
@@ -118,7 +129,7 @@ class DiagnosticsSink:
         self._stale = True
 
     def record(self, run: RunRecord, event: str) -> None:
-        """Log ``event`` ("start" or "finish") for ``run`` and refresh ``wb_runs``."""
+        """Log ``event`` ("start", "planned" or "finish") for ``run`` and refresh ``wb_runs``."""
         line = {"event": event, **dataclasses.asdict(run)}
         with self._lock:
             with self.runs_path.open("a") as out:
@@ -180,6 +191,12 @@ class DiagnosticsSink:
             for r in self._runs.values()
         ]
         self._replace(RUNS_TABLE, pa.Table.from_pylist(rows, schema=_RUNS_SCHEMA))
+        gaps = [
+            {"run_id": r.run_id, "lane": r.lane, "operation": op}
+            for r in self._runs.values()
+            for op in r.lane_gaps
+        ]
+        self._replace(LANE_GAPS_TABLE, pa.Table.from_pylist(gaps, schema=_LANE_GAPS_SCHEMA))
 
     def _publish_artifacts(self) -> None:
         rows = [dataclasses.asdict(a) for a in self._artifacts]

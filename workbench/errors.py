@@ -70,6 +70,8 @@ class SqlError(WorkbenchError):
         location: SqlLocation | None = None,
         statement: int | None = None,
         ran: str | None = None,
+        kind: str | None = None,
+        suggestions: tuple[str, ...] = (),
     ) -> None:
         self.message = message
         self.sql = sql
@@ -77,6 +79,12 @@ class SqlError(WorkbenchError):
         self.statement = statement
         self.ran = ran
         """For a cell of several statements: which ran before the failing one."""
+        self.kind = kind
+        """What went wrong, as the SQL gate names it: ``parse``, ``unknown table``,
+        ``unknown column``, ``ambiguous column``, ``type``, ``unknown function``... or
+        ``None`` when neither the gate nor DataFusion's message tells."""
+        self.suggestions = suggestions
+        """The closest existing names (or qualified names, for an ambiguous column)."""
         super().__init__(self._format())
 
     def _format(self) -> str:

@@ -61,6 +61,20 @@ class RunRecord:
     error: str | None = None
     delta_files: tuple[DeltaFiles, ...] = ()
     """Per Delta table scanned: files in its snapshot and files read (set when the run ends)."""
+    lane: str = "sql"
+    """How the query was built: ``sql``, ``ibis`` (direct lane) or ``ibis-sql`` (fallback)."""
+    lane_gaps: tuple[str, ...] = ()
+    """For ``ibis-sql``: the Ibis operations the direct lane does not cover."""
+    policy_hash: str | None = None
+    """The hash of the SQL gate's policy the statement passed under."""
+    canonical_sql: str | None = None
+    """The gate's canonical SQL of the statement (``None``: SQLGlot could not get there)."""
+    gate_gaps: tuple[str, ...] = ()
+    """What SQLGlot could not handle in the statement (recorded, never held against it)."""
+    rewrites: tuple[str, ...] = ()
+    """What the gate rewrote: macros, named arguments, domain operators."""
+    plan_cache: str | None = None
+    """``hit`` or ``miss`` of the plan cache; ``None`` when the plan is not cacheable."""
 
 
 class RunTracker:
@@ -102,6 +116,12 @@ class RunTracker:
     def ended(self) -> bool:
         """Whether the run is closed (finished, failed, cancelled, or closed as planned)."""
         return self._record.finished_at is not None
+
+    def note(self, **facts: object) -> None:
+        """Add facts known once the statement is planned (gate verdict, lane, cache)."""
+        self._record = replace(self._record, **facts)  # type: ignore[arg-type]
+        if self._on_event is not None:
+            self._on_event(self._record, "planned")
 
     def batch(self, rows: int, nbytes: int) -> None:
         if self.ended:

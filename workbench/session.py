@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOpti
 from datafusion.catalog import Table
 from datafusion.expr import Expr
 
-from workbench import extension, plans
+from workbench import extension, functions, plans
 from workbench.delta import (
     DeltaError,
     DeltaOptions,
@@ -53,7 +54,11 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.ingress import Statement, locate_error, split_statements
+from workbench.ingress.gate import Diagnostic, Gate, Prepared, is_function_ddl
+from workbench.ingress.macros import GateError
 from workbench.ingress.params import check_value, missing_placeholders
+from workbench.ingress.statements import Kind, position
+from workbench.plan_cache import PlanCache, cache_key, normal_form
 from workbench.result import Result
 from workbench.runs import DeltaFiles, RunRecord, RunStatus, RunTracker, new_run_id
 
@@ -85,6 +90,10 @@ class _Remembered:
     tracker: RunTracker
     statement: str
     params: Mapping[str, Any]
+    prepared: Prepared | None = None
+    """The gate's verdict on the statement (its canonical AST goes into bundles)."""
+    plan_key: str | None = None
+    """The plan cache key of the statement (dropped from the cache if the run fails)."""
 
 
 @dataclass
@@ -98,6 +107,12 @@ class _Cell:
     options: SQLOptions | None
     ran: list[Statement] = field(default_factory=list)
     current: Statement | None = None
+    prepared: dict[int, Prepared] = field(default_factory=dict)
+    """The gate's verdict on each statement planned so far, by index."""
+    cache: dict[int, str] = field(default_factory=dict)
+    """``hit`` or ``miss`` of the plan cache, by statement index (cacheable ones only)."""
+    keys: dict[int, str] = field(default_factory=dict)
+    """The plan cache key of each cacheable statement, by index."""
 
     def ran_text(self) -> str:
         """Which statements of the cell changed something so far, for messages."""
@@ -111,6 +126,30 @@ class _Cell:
 
 class ConfigError(WorkbenchError):
     """A RuntimeProfile value is out of range."""
+
+
+_KINDS = (
+    (re.compile(r"SQL syntax error|ParserError", re.IGNORECASE), "parse"),
+    (re.compile(r"Ambiguous reference", re.IGNORECASE), "ambiguous column"),
+    (re.compile(r"No field named|not found in schema", re.IGNORECASE), "unknown column"),
+    (re.compile(r"table '[^']*' not found", re.IGNORECASE), "unknown table"),
+    (re.compile(r"Invalid function|Unknown function", re.IGNORECASE), "unknown function"),
+    (re.compile(r"non-aggregate values|must appear in the GROUP BY", re.IGNORECASE), "grouping"),
+    (
+        re.compile(
+            r"coerce|common type|Cannot infer|Cannot cast|Cast error|No function matches|"
+            r"does not support|not supported for|Unsupported (?:data )?type|signature|"
+            r"expected .* got|type mismatch|Cannot get result type|Invalid argument error",
+            re.IGNORECASE,
+        ),
+        "type",
+    ),
+)
+
+
+def _kind_of(message: str) -> str | None:
+    """The kind of a DataFusion error, read from its message (``None``: unknown)."""
+    return next((kind for pattern, kind in _KINDS if pattern.search(message)), None)
 
 
 def _shorten_field_list(message: str, keep: int = 8) -> str:
@@ -315,6 +354,9 @@ class Session:
         self._table_changes = extension.module().TableChanges()
         """``table_changes(table, start [, end])``: told this session's Delta tables by name."""
         self.ctx.register_udtf(datafusion.udtf(self._table_changes, "table_changes"))
+        self.gate = Gate(self.ctx)
+        """The SQL gate every statement passes (policy, macros, catalog version)."""
+        self.plan_cache = PlanCache()
         """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
@@ -382,8 +424,15 @@ class Session:
             raise error from None
         except SqlError as error:
             tracker.end(RunStatus.FAILED, str(error))
+            for key in cell.keys.values():
+                self.plan_cache.discard(key)  # a cached plan that failed is planned afresh
             raise
-        self._remember(_Remembered(result_df, tracker, target.text, bound))
+        self._note_gate(tracker, cell, target)
+        prepared = cell.prepared.get(target.index)
+        # What DataFusion ran: a statement the gate rewrote (a macro...) replays as rewritten.
+        ran_text = prepared.text if prepared is not None and prepared.rewrites else target.text
+        plan_key = cell.keys.get(target.index)
+        self._remember(_Remembered(result_df, tracker, ran_text, bound, prepared, plan_key))
         return Result(
             result_df,
             tracker,
@@ -399,8 +448,27 @@ class Session:
     def _plan(
         self, cell: _Cell, statement: Statement, options: SQLOptions | None
     ) -> datafusion.DataFrame:
-        """``ctx.sql`` of one statement; runs it too if it is DDL (DataFusion's rule)."""
-        return self.ctx.sql(statement.text, options=options, param_values=cell.bound or None)
+        """One statement through the gate to DataFusion; runs it too if it is DDL.
+
+        A cacheable query whose plan is cached is built from the cached plan (a hit skips
+        parsing, planning and analysis); else DataFusion plans it and the plan is stored.
+        """
+        started = time.perf_counter()
+        prepared = self.gate.prepare(statement.text)
+        cell.prepared[statement.index] = prepared
+        if not (statement.is_query and prepared.cacheable):
+            return self.ctx.sql(prepared.text, options=options, param_values=cell.bound or None)
+        form = normal_form(prepared.text)
+        key = cache_key(form, self.gate.policy.hash, prepared.catalog_version, cell.bound)
+        cell.keys[statement.index] = key
+        cached = self.plan_cache.get(key)
+        if cached is not None:
+            cell.cache[statement.index] = "hit"
+            return self.ctx.create_dataframe_from_logical_plan(cached.optimized)
+        df = self.ctx.sql(prepared.text, options=options, param_values=cell.bound or None)
+        self.plan_cache.put(key, df, self.ctx, started)
+        cell.cache[statement.index] = "miss"
+        return df
 
     def _preflight(self, cell: _Cell) -> dict[int, datafusion.DataFrame]:
         """Parse every statement and plan those that depend on no earlier one; run nothing.
@@ -410,16 +478,27 @@ class Session:
         planned: dict[int, datafusion.DataFrame] = {}
         for statement in cell.statements:
             earlier = cell.statements[: statement.index]
-            dependent = any(statement.depends_on(e) for e in earlier) or (
-                # wb_delta_files('t') names its table in a string, which no token reads.
-                "wb_delta_files" in statement.text.lower()
-                and any(is_delta_ddl(e.text) for e in earlier)
+            dependent = (
+                any(statement.depends_on(e) for e in earlier)
+                or (
+                    # wb_delta_files('t') names its table in a string, which no token reads.
+                    "wb_delta_files" in statement.text.lower()
+                    and any(is_delta_ddl(e.text) for e in earlier)
+                )
+                or any(is_function_ddl(e.text) for e in earlier)  # it may call the function
             )
             if is_delta_ddl(statement.text):
                 self._check_delta_ddl(statement, cell)
                 continue
+            if is_function_ddl(statement.text):
+                self._check_function_ddl(statement, cell)
+                continue
             try:
                 df = self._plan(cell, statement, self._plan_options)
+            except GateError as exc:
+                if dependent:
+                    continue  # a macro defined by an earlier statement of the cell
+                raise self._error(exc, statement, cell, options=cell.options) from None
             except Exception as exc:
                 message = str(exc)
                 if _REFUSED.search(message) and cell.options is None:
@@ -448,6 +527,40 @@ class Session:
                 raise
             raise self._error(exc, statement, cell, options=None) from None
 
+    def _check_function_ddl(self, statement: Statement, cell: _Cell) -> None:
+        """CREATE/DROP FUNCTION is refused where DDL is (read-only, planning only)."""
+        if cell.options is None:
+            return
+        refused = Exception("DDL not supported: CreateFunction")
+        if cell.current is statement:
+            raise refused
+        raise self._error(refused, statement, cell, options=cell.options)
+
+    def _function_ddl(self, statement: Statement) -> datafusion.DataFrame:
+        """Run CREATE [OR REPLACE] FUNCTION or DROP FUNCTION; one row says what it did."""
+        if statement.text.lstrip().upper().startswith("DROP"):
+            name = functions.drop(self.ctx, self.gate, statement.text)
+            done = "dropped"
+        else:
+            name = functions.define(self.ctx, self.gate, statement.text).name
+            done = "created"
+        return self.ctx.sql(
+            "SELECT $name AS function, $done AS done", param_values={"name": name, "done": done}
+        )
+
+    def _note_gate(self, tracker: RunTracker, cell: _Cell, statement: Statement) -> None:
+        """Record on the run what the gate made of its statement and whether its plan was cached."""
+        prepared = cell.prepared.get(statement.index)
+        if prepared is None:
+            return
+        tracker.note(
+            policy_hash=prepared.verdict.policy_hash,
+            canonical_sql=prepared.verdict.canonical,
+            gate_gaps=prepared.verdict.gaps,
+            rewrites=prepared.rewrites,
+            plan_cache=cell.cache.get(statement.index),
+        )
+
     def _run_in_order(
         self,
         cell: _Cell,
@@ -471,11 +584,7 @@ class Session:
                             # the tables' data and file lists) before they run.
                             stream = df.execute_stream()
                     continue
-                if is_delta_ddl(statement.text):
-                    self._check_delta_ddl(statement, cell)
-                    df = self._create_delta(statement)
-                else:
-                    df = self._plan(cell, statement, cell.options)
+                df = self._plan_change(cell, statement)
                 if statement is cell.target:
                     # DML/DDL as the result: run it exactly once, now; the Result
                     # replays what it returned (e.g. the inserted row count). Run through
@@ -492,6 +601,16 @@ class Session:
                 raise self._error(exc, statement, cell, options=cell.options) from exc
         assert result_df is not None
         return result_df, stream, executed
+
+    def _plan_change(self, cell: _Cell, statement: Statement) -> datafusion.DataFrame:
+        """The DataFrame of a statement that changes something (DDL runs here already)."""
+        if is_delta_ddl(statement.text):
+            self._check_delta_ddl(statement, cell)
+            return self._create_delta(statement)
+        if is_function_ddl(statement.text):
+            self._check_function_ddl(statement, cell)
+            return self._function_ddl(statement)
+        return self._plan(cell, statement, cell.options)
 
     def register_delta(
         self,
@@ -794,8 +913,11 @@ class Session:
             self.registrations.pop(name, None)
         else:
             self.registrations[name] = ddl
+        self.gate.changed()
 
     def _note_ddl(self, statement: Statement) -> None:
+        if statement.kind in (Kind.DDL, Kind.SETTINGS):
+            self.gate.changed()  # a new catalog (or settings) version: cached plans go stale
         definition = statement.definition
         if definition is None or definition[0] == "ALTER" or is_delta_ddl(statement.text):
             return  # a Delta CREATE is recorded by _create_delta
@@ -830,6 +952,10 @@ class Session:
 
     def _on_run_event(self, record: RunRecord, event: str) -> None:
         self.diagnostics.record(record, event)
+        if event == "finish" and record.status == RunStatus.FAILED:
+            run = self._runs.get(record.run_id)
+            if run is not None and run.plan_key is not None:
+                self.plan_cache.discard(run.plan_key)  # failed while streaming: plan afresh
         if event == "finish" and self.profile.telemetry is not None:
             self._export_telemetry(record)
 
@@ -859,6 +985,11 @@ class Session:
             raise WorkbenchError(msg)
         run = self._runs[run_id]
         return run.df, run.tracker.record
+
+    def gate_verdict(self, run_id: str) -> Prepared | None:
+        """What the SQL gate made of the run's statement (``None``: it did not see it)."""
+        self.run(run_id)
+        return self._runs[run_id].prepared
 
     def statement(self, run_id: str) -> str:
         """The statement of the cell whose rows the run produced."""
@@ -912,6 +1043,8 @@ class Session:
         *,
         options: SQLOptions | None,
     ) -> SqlError:
+        if isinstance(exc, GateError):
+            return self._gate_error(exc, statement, cell)
         message = str(exc).removeprefix("DataFusion error: ")
         raised = _PYTHON_ERROR.search(message)
         if raised:  # a Python table function (wb_delta_files) refused: its own message
@@ -925,6 +1058,17 @@ class Session:
         message = _PARSER_ERROR.sub(r"SQL syntax error: \1", _PARSER_POSITION.sub("", message))
         several = len(cell.statements) > 1
         error_class = SqlError
+        kind = _kind_of(message)
+        diagnostic = self._diagnostic(statement, cell, kind)
+        suggestions: tuple[str, ...] = ()
+        if diagnostic is not None:
+            kind, suggestions = diagnostic.kind, diagnostic.suggestions
+            if location is None and diagnostic.line is not None and diagnostic.column:
+                line, column = statement.cell_position(diagnostic.line, diagnostic.column)
+                location = SqlLocation(line, column, len(diagnostic.token or " "))
+            if suggestions and "did you mean" not in message.lower():
+                verb = "qualify it" if kind == "ambiguous column" else "did you mean"
+                message = f"{message}\n{verb}: {' or '.join(suggestions)}?"
         if refused and options is not None:
             kind, what = refused.groups()
             if options is self._plan_options:
@@ -944,6 +1088,50 @@ class Session:
             location=location,
             statement=statement.index + 1 if several else None,
             ran=cell.ran_text() if several else None,
+            kind=kind,
+            suggestions=suggestions,
+        )
+
+    def _diagnostic(self, statement: Statement, cell: _Cell, kind: str | None) -> Diagnostic | None:
+        """The gate's diagnostic for what DataFusion refused (``kind``), if it has one."""
+        prepared = cell.prepared.get(statement.index)
+        if prepared is None:
+            try:
+                prepared = self.gate.prepare(statement.text)
+            except Exception:  # noqa: BLE001  (the gate adds to errors; it never makes one)
+                return None
+        related = {
+            None: None,
+            "unknown column": {"unknown column", "ambiguous column"},
+            "ambiguous column": {"ambiguous column", "unknown column"},
+            "unknown table": {"unknown table"},
+            "parse": {"parse"},
+        }
+        if kind not in related:
+            return None
+        wanted = related[kind]
+        return next(
+            (d for d in prepared.verdict.diagnostics if wanted is None or d.kind in wanted), None
+        )
+
+    def _gate_error(self, exc: GateError, statement: Statement, cell: _Cell) -> SqlError:
+        """A statement the gate refused (a misused macro or named argument), placed."""
+        location = None
+        if exc.token:
+            found = re.search(
+                rf"(?<!\w){re.escape(exc.token)}(?!\w)", statement.text, re.IGNORECASE
+            )
+            if found is not None:
+                line, column = statement.cell_position(*position(statement.text, found.start()))
+                location = SqlLocation(line, column, len(exc.token))
+        several = len(cell.statements) > 1
+        return SqlError(
+            str(exc),
+            sql=cell.sql,
+            location=location,
+            statement=statement.index + 1 if several else None,
+            ran=cell.ran_text() if several else None,
+            kind=exc.kind,
         )
 
     def tables(self) -> list[str]:

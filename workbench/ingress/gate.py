@@ -7,8 +7,14 @@ a query is parsed, its columns qualified, types annotated and the tree canonical
 column``), message, line and column, the offending token, and the closest existing names.
 
 SQLGlot is not a validator: DataFusion stays the judge. The gate rejects nothing; a
-construct SQLGlot cannot handle is recorded as a gap and the query goes on unchanged. Not
-yet wired into ``Session.sql`` (the next step of the issue).
+construct SQLGlot cannot handle is recorded as a gap and the query goes on unchanged.
+The one exception is the gate's own SQL (:mod:`workbench.ingress.macros`): macros, named
+arguments of the workbench's functions and the domain operators are rewritten, and a
+statement that misuses them is refused with a diagnostic.
+
+:class:`Gate` is what a session holds: the policy, the macros, and a memo of verdicts keyed
+by the statement and the catalog version (a hash of the live schema and of the session's
+catalog changes), so a repeated statement is not analysed twice.
 """
 
 from __future__ import annotations
@@ -17,15 +23,20 @@ import difflib
 import hashlib
 import importlib.metadata
 import json
+import logging
+import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import exp, serde
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.canonicalize import canonicalize
 from sqlglot.optimizer.qualify import qualify
+
+from workbench.ingress.macros import GateError, Macro, rewrite
 
 if TYPE_CHECKING:
     import datafusion
@@ -71,6 +82,14 @@ class GateResult:
     diagnostics: tuple[Diagnostic, ...] = ()
     gaps: tuple[str, ...] = field(default=())
     """Constructs SQLGlot could not handle: recorded, never held against the query."""
+    tree: exp.Expr | None = field(default=None, compare=False, repr=False)
+    """The canonical tree (what ``canonical`` is the SQL of)."""
+
+    def ast_json(self) -> str | None:
+        """The canonical tree as SQLGlot serde JSON (bundles store it), or ``None``."""
+        if self.tree is None:
+            return None
+        return json.dumps({"dialect": "postgres", "ast": serde.dump(self.tree)})
 
 
 def live_schema(ctx: datafusion.SessionContext) -> Schema:
@@ -114,14 +133,17 @@ def _closest(name: str, candidates: list[str]) -> tuple[str, ...]:
     return tuple(difflib.get_close_matches(name, candidates, n=3, cutoff=0.6))
 
 
-def _position(node: exp.Expression) -> tuple[int | None, int | None]:
+def _position(node: exp.Expr) -> tuple[int | None, int | None]:
     meta = node.meta if hasattr(node, "meta") else {}
     return meta.get("line"), meta.get("col")
 
 
-def check(sql: str, schema: Schema, policy: Policy | None = None) -> GateResult:
-    """The gate's verdict on one statement ``sql`` against ``schema``."""
-    policy = policy or Policy()
+def parse(sql: str, policy: Policy) -> exp.Expr | GateResult:
+    """The tree of ``sql``, or the verdict when SQLGlot cannot parse it."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    # SQLGlot logs "unsupported syntax, falling back to a Command": that is a gap, not news.
+    logger.setLevel(logging.ERROR)
     try:
         tree = sqlglot.parse_one(sql, read=policy.dialect)
     except ParseError as exc:
@@ -136,6 +158,26 @@ def check(sql: str, schema: Schema, policy: Policy | None = None) -> GateResult:
         return GateResult(sql, None, policy.hash, (diagnostic,))
     except Exception as exc:  # noqa: BLE001  (any other SQLGlot failure is a gap, not an error)
         return GateResult(sql, None, policy.hash, gaps=(f"parse: {exc}",))
+    finally:
+        logger.setLevel(level)
+    if tree is None:
+        return GateResult(sql, None, policy.hash, gaps=("parse: no statement",))
+    return tree
+
+
+def check(sql: str, schema: Schema, policy: Policy | None = None) -> GateResult:
+    """The gate's verdict on one statement ``sql`` against ``schema``."""
+    policy = policy or Policy()
+    tree = parse(sql, policy)
+    if isinstance(tree, GateResult):
+        return tree
+    return check_tree(tree, sql, schema, policy)
+
+
+def check_tree(tree: exp.Expr, sql: str, schema: Schema, policy: Policy) -> GateResult:
+    """The verdict on the parsed statement ``tree`` (of ``sql``) against ``schema``."""
+    if isinstance(tree, exp.Command):  # SQLGlot kept it as text: nothing to analyse
+        return GateResult(sql, None, policy.hash, gaps=(f"command: {tree.name}",))
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     if isinstance(tree, exp.Create):  # the table or view a CREATE defines is not read
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
@@ -162,12 +204,13 @@ def check(sql: str, schema: Schema, policy: Policy | None = None) -> GateResult:
         catalog: dict[str, object] = dict(schema)
         qualified = qualify(tree, schema=catalog, dialect=policy.dialect)
         annotated = annotate_types(qualified, schema=catalog)
-        canonical = canonicalize(annotated).sql(policy.dialect)
+        canonical_tree = canonicalize(annotated)
+        canonical = canonical_tree.sql(policy.dialect)
     except OptimizeError as exc:
         return GateResult(sql, None, policy.hash, (_column_diagnostic(str(exc), tree, schema),))
     except Exception as exc:  # noqa: BLE001  (a construct SQLGlot cannot handle: recorded)
         return GateResult(sql, None, policy.hash, gaps=(f"{type(exc).__name__}: {exc}",))
-    return GateResult(sql, canonical, policy.hash)
+    return GateResult(sql, canonical, policy.hash, tree=canonical_tree)
 
 
 def _column_diagnostic(message: str, tree: Any, schema: Schema) -> Diagnostic:
@@ -189,3 +232,94 @@ def _column_diagnostic(message: str, tree: Any, schema: Schema) -> Diagnostic:
     return Diagnostic(
         "unknown column", text, line, column, name, _closest(name, columns) if name else ()
     )
+
+
+FUNCTION_DDL = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+    r"(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?FUNCTION|DROP\s+FUNCTION)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+"""``CREATE [OR REPLACE] FUNCTION`` and ``DROP FUNCTION``: the gate's own statements."""
+
+_SESSION_LOCAL = ("wb_runs", "wb_artifacts", "wb_lane_gaps")
+_TABLE_FUNCTIONS = ("table_changes", "wb_delta_files")
+_MEMO_SIZE = 512
+
+
+def is_function_ddl(sql: str) -> bool:
+    return FUNCTION_DDL.match(sql) is not None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement as the gate hands it to DataFusion."""
+
+    text: str
+    """What DataFusion plans: the statement as written unless the gate rewrote it."""
+    verdict: GateResult
+    rewrites: tuple[str, ...]
+    """What the gate's own rewrites changed (macros, named arguments, operators)."""
+    catalog_version: str
+    cacheable: bool
+    """Whether its plan may be cached: a query with canonical SQL that reads no table
+    that differs on every run (``wb_runs``, ``information_schema``) or through a table
+    function (whose rows depend on when it is planned)."""
+
+
+class Gate:
+    """A session's gate: its policy, macros, catalog version and memo of verdicts."""
+
+    def __init__(self, ctx: datafusion.SessionContext, policy: Policy | None = None) -> None:
+        self.ctx = ctx
+        self.policy = policy or Policy()
+        self.macros: dict[str, Macro] = {}
+        self._changes = 0
+        self._memo: OrderedDict[tuple[str, str], Prepared | GateError] = OrderedDict()
+
+    def changed(self) -> None:
+        """The session changed its catalog (DDL, a registration, a macro): new version."""
+        self._changes += 1
+
+    def catalog(self) -> tuple[Schema, str]:
+        """The live schema and its version: a hash of it and of the session's changes."""
+        schema = live_schema(self.ctx)
+        described = json.dumps([schema, self._changes], sort_keys=True).encode()
+        return schema, hashlib.sha256(described).hexdigest()[:16]
+
+    def prepare(self, sql: str) -> Prepared:
+        """The gate's verdict on ``sql`` now; raises :class:`GateError` for misused gate SQL."""
+        schema, version = self.catalog()
+        key = (sql, version)
+        known = self._memo.get(key)
+        if known is None:
+            try:
+                known = self._prepare(sql, schema, version)
+            except GateError as exc:
+                known = exc
+            self._memo[key] = known
+            while len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+        else:
+            self._memo.move_to_end(key)
+        if isinstance(known, GateError):
+            raise known
+        return known
+
+    def _prepare(self, sql: str, schema: Schema, version: str) -> Prepared:
+        tree = parse(sql, self.policy)
+        if isinstance(tree, GateResult):
+            return Prepared(sql, tree, (), version, cacheable=False)
+        rewritten, applied = rewrite(tree, self.macros)
+        text = rewritten.sql(self.policy.dialect) if applied else sql
+        verdict = check_tree(rewritten.copy(), text, schema, self.policy)
+        return Prepared(text, verdict, applied, version, self._cacheable(rewritten, verdict))
+
+    @staticmethod
+    def _cacheable(tree: exp.Expr, verdict: GateResult) -> bool:
+        if verdict.canonical is None or not isinstance(tree, exp.Query):
+            return False
+        for table in tree.find_all(exp.Table):
+            if table.name.lower() in _SESSION_LOCAL or table.db.lower() == "information_schema":
+                return False
+        calls = (str(f.name).lower() for f in tree.find_all(exp.Anonymous))
+        return not any(name in _TABLE_FUNCTIONS for name in calls)
