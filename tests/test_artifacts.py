@@ -221,11 +221,11 @@ def test_export_never_executes_a_run_whose_own_plan_writes(tmp_path, monkeypatch
     session.sql("CREATE TABLE t (a BIGINT)")
     session.sql("CREATE TABLE tmp AS SELECT 7 AS a")
     run_id = _ran(session, "SELECT a FROM tmp")  # its statement still plans, as a query
-    _, record = session.run(run_id)
+    _, record = session.recent(run_id)
     writes = session.ctx.sql("EXPLAIN ANALYZE INSERT INTO t SELECT a FROM tmp")  # lazy: no write
     # What export executes is the run's DataFrame, so that is what must be checked, however
     # the session classified the statement: give the run a plan that writes.
-    monkeypatch.setattr(session, "run", lambda _run_id: (writes, record))
+    monkeypatch.setattr(session, "recent", lambda _run_id: (writes, record))
     bundle = artifacts.export(session, [run_id], tmp_path / "writes")
     assert session.ctx.sql("SELECT count(*) AS n FROM t").to_pydict() == {"n": [0]}
     (run,) = _manifest(bundle)["runs"]

@@ -216,7 +216,7 @@ def test_wb_profile_starts_a_configured_session_for_every_magic(ipython):
         assert isinstance(outcome.error_in_exec, workbench.errors.ReadOnlyError)
         tree = ipython.run_line_magic("explain", "SELECT 1")
         assert tree.run_id is not None
-        assert now.run(tree.run_id)[1].label == "explain"  # the explain ran on the new session
+        assert now.recent(tree.run_id)[1].label == "explain"  # the explain ran on the new session
     finally:
         ipython.magics_manager.registry["WbMagics"].holder.use(before)
         ipython.user_ns["wb"] = before

@@ -47,7 +47,7 @@ def test_count_text_is_parsed(text, expected):
 
 def test_q9_every_operator_appears_with_rows_and_time(q9_tree):
     session, tree = q9_tree
-    df, _ = session.run(tree.run_id)
+    df, _ = session.recent(tree.run_id)
     assert [n.operator for n in tree.nodes] == _operators(df.execution_plan().display_indent())
     assert tree.analyzed
     for node in tree.nodes:
@@ -96,7 +96,7 @@ def test_planning_only_runs_nothing_and_closes_its_run(tpch_session):
     tree = explain(tpch_session, "SELECT count(*) FROM lineitem")
     assert not tree.analyzed
     assert all(n.output_rows is None for n in tree.nodes)
-    _, record = tpch_session.run(tree.run_id)
+    _, record = tpch_session.recent(tree.run_id)
     assert record.status == RunStatus.PLANNED
     assert record.finished_at is not None
 

@@ -167,7 +167,7 @@ def test_the_analyzed_funnel_matches_the_plan_metrics_and_the_rows(session, tmp_
     assert decoded <= 3_000  # only the three candidate files were read
 
     # The labels cross FFI as DataFusion metrics, read here without the plan model.
-    df, _ = session.run(report.run_id)
+    df, _ = session.recent(report.run_id)
     found = {}
     stack = [df.execution_plan()]
     while stack:

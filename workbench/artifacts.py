@@ -504,7 +504,7 @@ def _substrait(
 
 def _plan_files(session: Session, run_id: str) -> dict[str, bytes]:
     """The files every planned run gets: text, plans, AST, record, configuration."""
-    df, record = session.run(run_id)
+    df, record = session.recent(run_id)
     statement, params = session.statement(run_id), session.params(run_id)
     return {
         "query.sql": statement.encode(),
@@ -596,7 +596,7 @@ def _substrait_reproduces(
 
 def _export_run(session: Session, run_id: str) -> _ExportedRun:
     try:
-        df, record = session.run(run_id)
+        df, record = session.recent(run_id)
     except WorkbenchError:
         return _recorded_only(session, run_id)
     try:

@@ -46,6 +46,7 @@ from workbench.delta.ddl import redact as redact_delta_secrets
 from workbench.delta.table import no_remote_stores
 from workbench.diagnostics import DiagnosticsSink
 from workbench.errors import (
+    ArgumentError,
     ParameterError,
     QueryCancelledError,
     ReadOnlyError,
@@ -94,6 +95,8 @@ class _Remembered:
     """The gate's verdict on the statement (its canonical AST goes into bundles)."""
     plan_key: str | None = None
     """The plan cache key of the statement (dropped from the cache if the run fails)."""
+    expr: Any = None
+    """The Ibis expression of a direct-lane run (its SQL is written only for bundles)."""
 
 
 @dataclass
@@ -213,6 +216,8 @@ _SETTABLE: dict[str, tuple[str, ...]] = {
     "preview_rows": ("count",),
     "telemetry": ("text", "none"),
     "artifact_dir": ("text", "none"),
+    "sql_gate": ("bool",),
+    "plan_cache": ("bool",),
 }
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -255,6 +260,11 @@ class RuntimeProfile:
     artifact_dir: str | None = None
     """Where run logs and artifacts go; default ``$WORKBENCH_ARTIFACT_DIR`` or
     ``~/.cache/workbench/artifacts``, one sub-directory per session."""
+    sql_gate: bool = True
+    """Pass every statement through the SQL gate (off: no diagnostics, macros or named
+    arguments of the workbench's functions; bench/ measures the gate's cost with it)."""
+    plan_cache: bool = True
+    """Keep the plans of queries for reuse (see :mod:`workbench.plan_cache`)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -357,6 +367,7 @@ class Session:
         self.gate = Gate(self.ctx)
         """The SQL gate every statement passes (policy, macros, catalog version)."""
         self.plan_cache = PlanCache()
+        self._ibis: Any = None
         """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
@@ -375,6 +386,7 @@ class Session:
         label: str | None = None,
         plan_only: bool = False,
         on_planned: Callable[[Statement, datafusion.DataFrame], None] | None = None,
+        lane: tuple[str, tuple[str, ...]] = ("sql", ()),
     ) -> Result:
         """Run ``query`` (one or more statements); the last query's rows are the Result.
 
@@ -394,6 +406,8 @@ class Session:
         ``plan_only`` refuses anything but queries, so planning never changes data.
         ``on_planned(statement, df)`` is called when the result query is planned,
         before any later statement runs (``%explain --verbose`` uses it).
+        ``lane`` (how the SQL was made, and what the direct Ibis lane lacked) is recorded
+        on the run; :meth:`run` sets it for the Ibis expressions that fall back to SQL.
         Ctrl-C raises :class:`QueryCancelledError` saying what ran.
         """
         bound = {name: check_value(name, value) for name, value in (params or {}).items()}
@@ -427,7 +441,7 @@ class Session:
             for key in cell.keys.values():
                 self.plan_cache.discard(key)  # a cached plan that failed is planned afresh
             raise
-        self._note_gate(tracker, cell, target)
+        self._note_gate(tracker, cell, target, lane)
         prepared = cell.prepared.get(target.index)
         # What DataFusion ran: a statement the gate rewrote (a macro...) replays as rewritten.
         ran_text = prepared.text if prepared is not None and prepared.rewrites else target.text
@@ -454,9 +468,11 @@ class Session:
         parsing, planning and analysis); else DataFusion plans it and the plan is stored.
         """
         started = time.perf_counter()
+        if not self.profile.sql_gate:
+            return self.ctx.sql(statement.text, options=options, param_values=cell.bound or None)
         prepared = self.gate.prepare(statement.text)
         cell.prepared[statement.index] = prepared
-        if not (statement.is_query and prepared.cacheable):
+        if not (statement.is_query and prepared.cacheable and self.profile.plan_cache):
             return self.ctx.sql(prepared.text, options=options, param_values=cell.bound or None)
         form = normal_form(prepared.text)
         key = cache_key(form, self.gate.policy.hash, prepared.catalog_version, cell.bound)
@@ -527,6 +543,59 @@ class Session:
                 raise
             raise self._error(exc, statement, cell, options=None) from None
 
+    def ibis(self) -> Any:
+        """An Ibis backend bound to this session's context (its tables, UDFs and settings)."""
+        if self._ibis is None:
+            from workbench import ibis_lane
+
+            self._ibis = ibis_lane.connect(self.ctx)
+        return self._ibis
+
+    def run(self, expr: Any, *, label: str | None = None) -> Result:
+        """Run the Ibis table expression ``expr``; the rows come as a streaming Result.
+
+        The direct lane builds the plan with DataFusion's DataFrame API, generating no
+        SQL text; its plan is cached by the expression. An expression using operations
+        the direct lane does not cover goes the SQL lane (Ibis -> SQLGlot -> the gate ->
+        DataFusion) instead, and the run records those operations (``wb_lane_gaps``).
+        """
+        import ibis.expr.types as ir
+
+        from workbench import ibis_lane
+
+        if not isinstance(expr, ir.Table):
+            kind = type(expr).__name__
+            msg = f"Session.run takes an Ibis table expression, not {kind}; for SQL use .sql()"
+            raise ArgumentError(msg)
+        backend = self.ibis()
+        started = time.perf_counter()
+        _, version = self.gate.catalog()
+        key = cache_key(f"ibis:{hash(expr.op())}", self.gate.policy.hash, version, {})
+        cached = self.plan_cache.get(key) if self.profile.plan_cache else None
+        compiled = None if cached is not None else ibis_lane.compile(expr, self.ctx)
+        if compiled is not None and not compiled.direct:
+            ibis_lane.register_inputs(backend, expr)  # the memtables and UDFs the SQL names
+            lane = ("ibis-sql", compiled.gaps)
+            return self.sql(ibis_lane.sql_text(expr), label=label, lane=lane)
+        tracker = RunTracker(f"-- Ibis expression\n{expr!r}", label, self._on_run_event)
+        if cached is not None:
+            df = self.ctx.create_dataframe_from_logical_plan(cached.optimized)
+        else:
+            assert compiled is not None
+            assert compiled.df is not None
+            df = compiled.df
+            if self.profile.plan_cache:
+                self.plan_cache.put(key, df, self.ctx, started)
+        cache = None if not self.profile.plan_cache else "hit" if cached is not None else "miss"
+        tracker.note(lane="ibis", policy_hash=self.gate.policy.hash, plan_cache=cache)
+        self._remember(_Remembered(df, tracker, tracker.record.sql, {}, None, key, expr))
+        return Result(
+            df,
+            tracker,
+            max_materialize_bytes=self.profile.max_materialize_bytes,
+            preview_rows=self.profile.preview_rows,
+        )
+
     def _check_function_ddl(self, statement: Statement, cell: _Cell) -> None:
         """CREATE/DROP FUNCTION is refused where DDL is (read-only, planning only)."""
         if cell.options is None:
@@ -548,12 +617,21 @@ class Session:
             "SELECT $name AS function, $done AS done", param_values={"name": name, "done": done}
         )
 
-    def _note_gate(self, tracker: RunTracker, cell: _Cell, statement: Statement) -> None:
-        """Record on the run what the gate made of its statement and whether its plan was cached."""
+    def _note_gate(
+        self,
+        tracker: RunTracker,
+        cell: _Cell,
+        statement: Statement,
+        lane: tuple[str, tuple[str, ...]],
+    ) -> None:
+        """Record on the run its lane, what the gate made of it and whether its plan was cached."""
         prepared = cell.prepared.get(statement.index)
         if prepared is None:
+            tracker.note(lane=lane[0], lane_gaps=lane[1])
             return
         tracker.note(
+            lane=lane[0],
+            lane_gaps=lane[1],
             policy_hash=prepared.verdict.policy_hash,
             canonical_sql=prepared.verdict.canonical,
             gate_gaps=prepared.verdict.gaps,
@@ -977,7 +1055,7 @@ class Session:
         while len(self._runs) > _REMEMBERED_RUNS:
             self._runs.popitem(last=False)
 
-    def run(self, run_id: str) -> tuple[datafusion.DataFrame, RunRecord]:
+    def recent(self, run_id: str) -> tuple[datafusion.DataFrame, RunRecord]:
         """The DataFrame and current record of a recent run."""
         if run_id not in self._runs:
             known = ", ".join(list(self._runs)[-5:]) or "none yet"
@@ -988,22 +1066,31 @@ class Session:
 
     def gate_verdict(self, run_id: str) -> Prepared | None:
         """What the SQL gate made of the run's statement (``None``: it did not see it)."""
-        self.run(run_id)
+        self.recent(run_id)
         return self._runs[run_id].prepared
 
     def statement(self, run_id: str) -> str:
-        """The statement of the cell whose rows the run produced."""
-        self.run(run_id)
-        return self._runs[run_id].statement
+        """The statement of the cell whose rows the run produced.
+
+        For a run of the direct Ibis lane, which ran no SQL, it is the SQL Ibis writes for
+        the expression, written now (bundles replay it as their SQL lane).
+        """
+        self.recent(run_id)
+        run = self._runs[run_id]
+        if run.expr is not None:
+            from workbench import ibis_lane
+
+            return ibis_lane.sql_text(run.expr)
+        return run.statement
 
     def params(self, run_id: str) -> dict[str, Any]:
         """The parameter values the run's statement was bound with."""
-        self.run(run_id)
+        self.recent(run_id)
         return dict(self._runs[run_id].params)
 
     def plan(self, run_id: str) -> PlanTree:
         """The plan tree of a recent run, with its metrics as of now."""
-        df, record = self.run(run_id)
+        df, record = self.recent(run_id)
         analyzed = record.status == RunStatus.FINISHED
         return plans.capture(df, analyzed=analyzed, sql=record.sql, run_id=run_id)
 
@@ -1095,6 +1182,8 @@ class Session:
     def _diagnostic(self, statement: Statement, cell: _Cell, kind: str | None) -> Diagnostic | None:
         """The gate's diagnostic for what DataFusion refused (``kind``), if it has one."""
         prepared = cell.prepared.get(statement.index)
+        if prepared is None and not self.profile.sql_gate:
+            return None
         if prepared is None:
             try:
                 prepared = self.gate.prepare(statement.text)

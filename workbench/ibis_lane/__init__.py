@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import ibis
 
-from workbench.ibis_lane.compat import connect
+from workbench.ibis_lane.compat import connect, register_inputs
 from workbench.ibis_lane.direct import Compiled, compile  # noqa: A004  # the lane's verb
 
-__all__ = ["Compiled", "compile", "connect", "sql_text"]
+__all__ = ["Compiled", "compile", "connect", "register_inputs", "sql_text"]
 
 
 def sql_text(expr: ibis.Table) -> str:

@@ -137,3 +137,12 @@ def connect(ctx: datafusion.SessionContext) -> Any:
     keep the backend.
     """
     return _Backend().connect(ctx)
+
+
+def register_inputs(backend: Any, expr: Any) -> None:
+    """Register what the SQL of ``expr`` names but the context lacks (memtables, UDFs).
+
+    Ibis does this before it executes; the workbench runs Ibis' SQL itself, so it calls
+    the same (private) hook.
+    """
+    backend._run_pre_execute_hooks(expr)  # noqa: SLF001
