@@ -212,3 +212,19 @@ def test_a_bundle_of_a_macro_query_replays_in_a_session_without_the_macro(sessio
     datasets.tpch(0.01).register(fresh)
     report = artifacts.replay(bundle, fresh)
     assert report.ok, report
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT twice(v) AS t FROM generate_series(1, 3) AS g(v)",
+        "SELECT twice(2) AS t, [1, 2, 3] AS a",
+        "SELECT * EXCLUDE (v) FROM (SELECT twice(1) AS t, 1 AS v)",
+        "SELECT twice(2) AS t, arrow_typeof(1) AS ty",
+    ],
+)
+def test_a_macro_next_to_datafusion_syntax_gives_what_its_expansion_gives(session, sql):
+    session.sql("CREATE FUNCTION twice(x BIGINT) RETURNS BIGINT AS x * 2")
+    by_hand = sql.replace("twice(v)", "CAST(v * 2 AS BIGINT)").replace("twice(2)", "4")
+    by_hand = by_hand.replace("twice(1)", "2")
+    assert session.sql(sql).to_pyarrow().to_pylist() == session.ctx.sql(by_hand).to_pylist()

@@ -473,7 +473,7 @@ class Session:
         prepared = self.gate.prepare(statement.text)
         cell.prepared[statement.index] = prepared
         if not (statement.is_query and prepared.cacheable and self.profile.plan_cache):
-            return self.ctx.sql(prepared.text, options=options, param_values=cell.bound or None)
+            return self._plan_prepared(cell, statement, prepared, options)
         form = normal_form(prepared.text)
         key = cache_key(form, self.gate.policy.hash, prepared.catalog_version, cell.bound)
         cell.keys[statement.index] = key
@@ -481,10 +481,30 @@ class Session:
         if cached is not None:
             cell.cache[statement.index] = "hit"
             return self.ctx.create_dataframe_from_logical_plan(cached.optimized)
-        df = self.ctx.sql(prepared.text, options=options, param_values=cell.bound or None)
+        df = self._plan_prepared(cell, statement, prepared, options)
         self.plan_cache.put(key, df, self.ctx, started)
         cell.cache[statement.index] = "miss"
         return df
+
+    def _plan_prepared(
+        self, cell: _Cell, statement: Statement, prepared: Prepared, options: SQLOptions | None
+    ) -> datafusion.DataFrame:
+        """``ctx.sql`` of the gate's text; if a rewritten text fails, the text as written.
+
+        SQLGlot writes a rewritten statement back as PostgreSQL, which may miss a DataFusion
+        construct; the statement as written still runs (its macros as their UDFs).
+        """
+        params = cell.bound or None
+        try:
+            return self.ctx.sql(prepared.text, options=options, param_values=params)
+        except Exception:
+            if not prepared.rewrites:
+                raise
+            try:
+                return self.ctx.sql(statement.text, options=options, param_values=params)
+            except Exception:  # noqa: BLE001  (the rewritten statement's error is the one to show)
+                pass
+            raise
 
     def _preflight(self, cell: _Cell) -> dict[int, datafusion.DataFrame]:
         """Parse every statement and plan those that depend on no earlier one; run nothing.

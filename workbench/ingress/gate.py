@@ -296,6 +296,9 @@ class Gate:
                 known = self._prepare(sql, schema, version)
             except GateError as exc:
                 known = exc
+            except Exception as exc:  # noqa: BLE001  (a SQLGlot failure never stops a query)
+                verdict = GateResult(sql, None, self.policy.hash, gaps=(f"gate: {exc!r}",))
+                known = Prepared(sql, verdict, (), version, cacheable=False)
             self._memo[key] = known
             while len(self._memo) > _MEMO_SIZE:
                 self._memo.popitem(last=False)
@@ -310,7 +313,8 @@ class Gate:
         if isinstance(tree, GateResult):
             return Prepared(sql, tree, (), version, cacheable=False)
         rewritten, applied = rewrite(tree, self.macros)
-        text = rewritten.sql(self.policy.dialect) if applied else sql
+        # Function names in lower case: DataFusion looks table functions up case-sensitively.
+        text = rewritten.sql(self.policy.dialect, normalize_functions="lower") if applied else sql
         verdict = check_tree(rewritten.copy(), text, schema, self.policy)
         return Prepared(text, verdict, applied, version, self._cacheable(rewritten, verdict))
 
