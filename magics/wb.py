@@ -20,7 +20,13 @@ _USAGE = (
     "                                      %wb profile read_only=true memory_limit=2GB\n"
     "       %wb export [RUN_ID ...] DIR    write an artifact bundle (default: the last run)\n"
     "       %wb replay DIR                 re-run a bundle here and compare result hashes\n"
-    "       %wb runs                       the runs of this session (the wb_runs table)"
+    "       %wb runs                       the runs of this session (the wb_runs table)\n"
+    "       %wb tables                     every table: format, location, partitions,\n"
+    "                                      how and when it was registered (wb_tables)\n"
+    "       %wb describe NAME              a table's columns, partitions, counts and the\n"
+    "                                      DDL that registers it again\n"
+    "       %wb functions [ORIGIN]         every function with its origin (built-in, Rust,\n"
+    "                                      Python, SQL macro) and signatures (wb_functions)"
 )
 
 
@@ -61,7 +67,28 @@ class WbMagics(Magics):
                 "ORDER BY started_at"
             )
             return result
-        raise UsageError(_USAGE)
+        shown = self._catalog(session, command, args)
+        if shown is None:
+            raise UsageError(_USAGE)
+        return shown
+
+    @staticmethod
+    def _catalog(session: Any, command: str, args: list[str]) -> Any:
+        """``%wb tables``, ``%wb describe NAME``, ``%wb functions [ORIGIN]`` (None: not these)."""
+        if command == "tables" and not args:
+            return session.sql("SELECT * FROM wb_tables ORDER BY name")
+        if command == "describe" and len(args) == 1:
+            from workbench import registry
+
+            return registry.describe(session, args[0])
+        if command == "functions" and len(args) <= 1:
+            if not args:
+                return session.sql("SELECT * FROM wb_functions ORDER BY name, kind")
+            return session.sql(
+                "SELECT * FROM wb_functions WHERE origin = $origin ORDER BY name, kind",
+                params={"origin": args[0]},
+            )
+        return None
 
     def _profile(self, settings: str) -> Any:
         if not settings:

@@ -228,3 +228,8 @@ def test_a_macro_next_to_datafusion_syntax_gives_what_its_expansion_gives(sessio
     by_hand = sql.replace("twice(v)", "CAST(v * 2 AS BIGINT)").replace("twice(2)", "4")
     by_hand = by_hand.replace("twice(1)", "2")
     assert session.sql(sql).to_pyarrow().to_pylist() == session.ctx.sql(by_hand).to_pylist()
+
+
+def test_create_function_runs_carry_the_gate_policy(session):
+    run = session.sql("CREATE FUNCTION inc(x BIGINT) RETURNS BIGINT AS x + 1").run
+    assert run.policy_hash == session.gate.policy.hash

@@ -154,3 +154,12 @@ def test_a_direct_lane_run_exports_a_bundle_that_replays(session, tmp_path, tpch
     tpch_data.register(fresh)
     report = workbench.replay(bundle, fresh)
     assert report.ok, report
+
+
+def test_the_sql_lane_returns_the_types_of_the_ibis_schema(session):
+    nation = session.ibis().table("nation")
+    expr = nation.mutate(rn=ibis.row_number().over(order_by="n_name"))
+    result = session.run(expr)
+    assert result.run.lane == "ibis-sql"
+    table = result.to_pyarrow()
+    assert table.schema.field("rn").type == expr.schema().to_pyarrow().field("rn").type

@@ -73,10 +73,11 @@ class TpchData:
         for table in TABLES:
             session.ctx.deregister_table(table)
             if fmt == "parquet":
-                session.ctx.register_parquet(table, str(self.parquet(table)))
+                # DDL-first: the registry records the statement and its provenance.
                 location = str(self.parquet(table)).replace("'", "''")
-                session.record_registration(
-                    table, f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'"
+                session.sql(
+                    f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'",
+                    label=f"datasets.tpch({self.scale:g})",
                 )
             else:
                 session.register_delta(table, str(self.delta(table)))

@@ -50,6 +50,15 @@ def preview_bundle(table: pa.Table, run: RunRecord, *, more: bool) -> dict[str, 
     ``more`` says whether rows past ``table`` exist; a failed or cancelled run
     says so instead (its rows read before the stop are still shown).
     """
+    if not table.schema.names:  # DDL, SET: the statement ran and returns nothing
+        text = (
+            f"done: the statement returns no columns · {run.elapsed_s * 1000:.1f} ms · "
+            f"run {run.run_id}"
+        )
+        return {
+            "text/plain": text,
+            "text/html": f"<div class='wb-status'>{html.escape(text)}</div>",
+        }
     status = _status_line(run, table.num_rows, more=more and run.status not in _STOPPED)
     names = table.schema.names
     types = [str(field.type) for field in table.schema]

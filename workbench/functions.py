@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from workbench.ingress.gate import Gate
+    from workbench.session import Session
 
 
 def _arrow_types(
@@ -138,3 +139,63 @@ def drop(ctx: datafusion.SessionContext, gate: Gate, sql: str) -> str:
     del gate.macros[name]
     gate.changed()
     return str(name)
+
+
+def catalog(session: Session) -> list[dict[str, str]]:
+    """Every function of ``session``: name, kind, origin and signatures (``%wb functions``).
+
+    Kinds and signatures come from ``information_schema``; the origin is ``built-in``,
+    ``Rust`` (the extension), ``Python`` (``register_udf``, the workbench's own Python
+    table functions, Ibis' helpers) or ``SQL macro`` (``CREATE FUNCTION``).
+    """
+    rows = session.ctx.sql(
+        "WITH r AS (SELECT DISTINCT specific_name, routine_name, function_type "
+        "FROM information_schema.routines), "
+        "p AS (SELECT DISTINCT specific_name, rid, ordinal_position, parameter_mode, data_type "
+        "FROM information_schema.parameters) "
+        "SELECT r.routine_name AS name, r.function_type AS kind, p.rid AS rid, "
+        "string_agg(p.data_type, ', ' ORDER BY p.ordinal_position) "
+        "FILTER (WHERE p.parameter_mode = 'IN') AS inputs, "
+        "max(CASE WHEN p.parameter_mode = 'OUT' THEN p.data_type END) AS output "
+        "FROM r LEFT JOIN p ON r.specific_name = p.specific_name "
+        "GROUP BY r.routine_name, r.function_type, p.rid ORDER BY name, rid"
+    ).to_pydict()
+    listed: dict[tuple[str, str], list[str]] = {}
+    for name, kind, inputs, output in zip(
+        rows["name"], rows["kind"], rows["inputs"], rows["output"], strict=True
+    ):
+        shown = f"({inputs or ''})" + (f" -> {output}" if output else "")
+        listed.setdefault((str(name), str(kind)), []).append(shown)
+    return [
+        {
+            "name": name,
+            "kind": kind.lower(),
+            "origin": origin_of(session, name),
+            "signatures": _DOCUMENTED.get(name) or _signatures(list(dict.fromkeys(signatures))),
+        }
+        for (name, kind), signatures in sorted(listed.items())
+    ]
+
+
+def origin_of(session: Session, name: str) -> str:
+    if name in session.gate.macros:
+        return "SQL macro"
+    if name in session.rust_functions:
+        return "Rust"
+    if name in session.python_functions:
+        return "Python"
+    return "built-in"
+
+
+_DOCUMENTED = {
+    "stable_id": "(any, ...) -> Utf8",
+    "prefixed_hash64": "(prefix Utf8, value any) -> Utf8",
+    "table_changes": "(table Utf8, start Int64|Timestamp [, end Int64|Timestamp])",
+    "wb_delta_files": "(table Utf8)",
+}
+"""Signatures information_schema cannot tell: FFI and Python table functions lose them."""
+
+
+def _signatures(signatures: list[str], keep: int = 4) -> str:
+    shown = " | ".join(signatures[:keep])
+    return shown if len(signatures) <= keep else f"{shown} | ... ({len(signatures)} in all)"

@@ -14,13 +14,14 @@ modification time). Opt into listing caches with ``CachePolicy(list_files_limit_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOpti
 from datafusion.catalog import Table
 from datafusion.expr import Expr
 
-from workbench import extension, functions, plans
+from workbench import extension, functions, plans, udf_policy
 from workbench.delta import (
     DeltaError,
     DeltaOptions,
@@ -60,6 +61,7 @@ from workbench.ingress.macros import GateError
 from workbench.ingress.params import check_value, missing_placeholders
 from workbench.ingress.statements import Kind, position
 from workbench.plan_cache import PlanCache, cache_key, normal_form
+from workbench.registry import Registry
 from workbench.result import Result
 from workbench.runs import DeltaFiles, RunRecord, RunStatus, RunTracker, new_run_id
 
@@ -72,7 +74,7 @@ if TYPE_CHECKING:
 
     from workbench.plans import PlanTree
 
-DEFAULT_EXTENSIONS = ("stable_id", "prefixed_hash64")
+DEFAULT_EXTENSIONS = tuple(extension.COMPONENT_KINDS)
 _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
@@ -218,6 +220,7 @@ _SETTABLE: dict[str, tuple[str, ...]] = {
     "artifact_dir": ("text", "none"),
     "sql_gate": ("bool",),
     "plan_cache": ("bool",),
+    "udf_policy": ("text",),
 }
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -265,6 +268,11 @@ class RuntimeProfile:
     arguments of the workbench's functions; bench/ measures the gate's cost with it)."""
     plan_cache: bool = True
     """Keep the plans of queries for reuse (see :mod:`workbench.plan_cache`)."""
+    udf_policy: str = "warn"
+    """What ``Session.register_udf`` does with a Python UDF that a built-in or Rust function
+    would replace, or that is slow: ``warn``, ``strict`` (refuse) or ``off`` (no measuring)."""
+    python_udf_min_rows_per_s: float = 2_000_000
+    """Below this rate on its sample, a Python UDF is slow for the policy."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -273,6 +281,8 @@ class RuntimeProfile:
             "memory_limit_bytes": self.memory_limit_bytes is None or self.memory_limit_bytes > 0,
             "max_materialize_bytes": self.max_materialize_bytes >= 0,
             "preview_rows": self.preview_rows >= 0,
+            "udf_policy": self.udf_policy in udf_policy.POLICIES,
+            "python_udf_min_rows_per_s": self.python_udf_min_rows_per_s >= 0,
         }
         telemetry_ok = self.telemetry is None or (
             self.telemetry == "otlp" or self.telemetry.startswith(("json:", "otlp:http"))
@@ -358,6 +368,8 @@ class Session:
             .with_allow_statements(allow=False)
         )
         self.registrations: dict[str, str] = {}
+        self.registry = Registry()
+        """How each table was registered: DDL, provenance, format, partitions, options."""
         self.delta_tables: dict[str, DeltaTable] = {}
         """Delta tables registered by ``register_delta`` or ``CREATE EXTERNAL TABLE ... DELTA``."""
         self.ctx.register_udtf(datafusion.udtf(self._delta_files, "wb_delta_files"))
@@ -368,6 +380,12 @@ class Session:
         """The SQL gate every statement passes (policy, macros, catalog version)."""
         self.plan_cache = PlanCache()
         self._ibis: Any = None
+        self.udf_decisions: list[udf_policy.UdfDecision] = []
+        """What the UDF policy decided for each Python UDF (also ``wb_udf_decisions``)."""
+        self.python_functions: set[str] = {"wb_delta_files"}
+        """Functions written in Python: ``register_udf``'s, the workbench's, Ibis' helpers."""
+        self.rust_functions: set[str] = {*self.registered, "table_changes"}
+        """Functions of the Rust extension registered in this session."""
         """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
@@ -428,6 +446,7 @@ class Session:
         )
         if "wb_" in query.lower():
             self.diagnostics.publish()  # after the tracker: a query of wb_runs sees itself
+            self._publish_catalog(query.lower())
         try:
             planned = self._preflight(cell) if len(statements) > 1 else {}
             result_df, stream, executed = self._run_in_order(cell, planned, on_planned)
@@ -500,10 +519,8 @@ class Session:
         except Exception:
             if not prepared.rewrites:
                 raise
-            try:
+            with contextlib.suppress(Exception):  # the rewritten statement's error is shown
                 return self.ctx.sql(statement.text, options=options, param_values=params)
-            except Exception:  # noqa: BLE001  (the rewritten statement's error is the one to show)
-                pass
             raise
 
     def _preflight(self, cell: _Cell) -> dict[int, datafusion.DataFrame]:
@@ -563,12 +580,68 @@ class Session:
                 raise
             raise self._error(exc, statement, cell, options=None) from None
 
+    def _publish_catalog(self, query: str) -> None:
+        """Register ``wb_tables`` / ``wb_functions`` anew when ``query`` names them."""
+        from workbench import registry
+
+        for name, rows in (
+            ("wb_tables", lambda: registry.tables(self)),
+            ("wb_functions", lambda: functions.catalog(self)),
+        ):
+            if name not in query:
+                continue
+            table = pyarrow.Table.from_pylist(rows())
+            self.ctx.deregister_table(name)
+            self.ctx.register_record_batches(name, [table.to_batches()])
+
+    def register_udf(
+        self,
+        func: Callable[..., Any],
+        input_types: Sequence[pa.DataType],
+        return_type: pa.DataType,
+        name: str | None = None,
+        *,
+        volatility: str = "immutable",
+        sample: pa.Table | None = None,
+    ) -> udf_policy.UdfDecision:
+        """Register a Python scalar UDF behind the profile's UDF policy; returns its decision.
+
+        ``func`` takes and returns Arrow arrays. The policy measures it on ``sample`` (or
+        generated rows of ``input_types``) and looks for a built-in or Rust function that
+        returns the same values: see :mod:`workbench.udf_policy`.
+        """
+        name = str(name or getattr(func, "__name__", "python_udf"))
+        udf = datafusion.udf(func, list(input_types), return_type, volatility, name)
+        decision = udf_policy.decide(
+            udf,
+            name,
+            input_types,
+            policy=self.profile.udf_policy,
+            min_rows_per_second=self.profile.python_udf_min_rows_per_s,
+            sample=sample,
+            install=lambda ctx: extension.install(ctx, self.profile.extensions),
+        )
+        self.udf_decisions.append(decision)
+        decisions = pyarrow.Table.from_pylist(
+            [asdict(d) for d in self.udf_decisions], schema=udf_policy.DECISIONS_SCHEMA
+        )
+        self.ctx.deregister_table("wb_udf_decisions")
+        self.ctx.register_record_batches("wb_udf_decisions", [decisions.to_batches()])
+        udf_policy.enforce(decision)
+        self.ctx.register_udf(udf)
+        self.python_functions.add(name)
+        self.gate.changed()
+        return decision
+
     def ibis(self) -> Any:
         """An Ibis backend bound to this session's context (its tables, UDFs and settings)."""
         if self._ibis is None:
             from workbench import ibis_lane
 
+            before = {row["name"] for row in functions.catalog(self)}
             self._ibis = ibis_lane.connect(self.ctx)
+            # Ibis registers Python helpers (UDFs it compiles some operations to).
+            self.python_functions |= {row["name"] for row in functions.catalog(self)} - before
         return self._ibis
 
     def run(self, expr: Any, *, label: str | None = None) -> Result:
@@ -596,7 +669,7 @@ class Session:
         if compiled is not None and not compiled.direct:
             ibis_lane.register_inputs(backend, expr)  # the memtables and UDFs the SQL names
             lane = ("ibis-sql", compiled.gaps)
-            return self.sql(ibis_lane.sql_text(expr), label=label, lane=lane)
+            return self.sql(ibis_lane.sql_text(expr, typed=True), label=label, lane=lane)
         tracker = RunTracker(f"-- Ibis expression\n{expr!r}", label, self._on_run_event)
         if cached is not None:
             df = self.ctx.create_dataframe_from_logical_plan(cached.optimized)
@@ -707,6 +780,8 @@ class Session:
             return self._create_delta(statement)
         if is_function_ddl(statement.text):
             self._check_function_ddl(statement, cell)
+            if self.profile.sql_gate:  # the gate's own statement: recorded like any other
+                cell.prepared[statement.index] = self.gate.prepare(statement.text)
             return self._function_ddl(statement)
         return self._plan(cell, statement, cell.options)
 
@@ -970,7 +1045,8 @@ class Session:
         table.refresh()
         return Table(pyarrow.dataset.dataset(table.file_index()))
 
-    def _install_delta(self, table: DeltaTable) -> None:
+    def _install_delta(self, table: DeltaTable, *, by: str | None = None) -> None:
+        """Register ``table``; ``by`` is the statement that asked (``None``: the API did)."""
         quoted = delta_names.quoted
         # Quoted, DataFusion registers exactly the resolved name (see workbench.delta.names).
         if self.ctx.table_exist(quoted(table.name)):
@@ -978,7 +1054,11 @@ class Session:
         self.ctx.register_table(quoted(table.name), table.provider)
         self.delta_tables[table.name] = table
         self._table_changes.register(table.name, table.provider)
-        self.record_registration(table.name, table.ddl())
+        if by is None:
+            call = f"register_delta({table.name!r}, {str(table.uri)!r})"
+            self.record_registration(table.name, table.ddl(), source="api", by=call)
+        else:
+            self.record_registration(table.name, table.ddl(), source="sql", by=by)
 
     def _create_delta(self, statement: Statement) -> datafusion.DataFrame:
         """Run ``CREATE EXTERNAL TABLE ... STORED AS DELTA`` (DataFusion has no factory for it)."""
@@ -993,24 +1073,28 @@ class Session:
             table = DeltaTable.open(ddl.name, ddl.uri, ddl.options)
             # Recorded by _install_delta as table.ddl(): canonical, so a comment in the
             # statement cannot swallow the ";" that follows it in a bundle's tables.sql.
-            self._install_delta(table)
+            self._install_delta(table, by=statement.trimmed)
         version = table.version if table is not None else None
         return self.ctx.sql(
             "SELECT $name AS delta_table, $version AS version",
             param_values={"name": ddl.name, "version": version},
         )
 
-    def record_registration(self, name: str, ddl: str | None) -> None:
+    def record_registration(
+        self, name: str, ddl: str | None, *, source: str = "api", by: str | None = None
+    ) -> None:
         """Remember how table ``name`` was registered (``None``: it was dropped).
 
         ``name`` is exact, as SQL resolves it (``"Cur2"`` and ``cur2`` are two tables).
         ``ddl`` is SQL that registers the table again in another session, or a
-        ``--`` comment saying why there is none (a Python object, say).
+        ``--`` comment saying why there is none (a Python object, say). ``source`` is
+        ``sql`` or ``api`` and ``by`` the statement or call (``%wb tables`` shows them).
         """
         if ddl is None:
             self.registrations.pop(name, None)
         else:
             self.registrations[name] = ddl
+        self.registry.record(name, ddl, source=source, by=by or ddl or "")
         self.gate.changed()
 
     def _note_ddl(self, statement: Statement) -> None:
@@ -1022,7 +1106,8 @@ class Session:
         verb, name = definition
         self.delta_tables.pop(name, None)  # dropped, or replaced by a non-Delta table
         self._table_changes.forget(name)
-        self.record_registration(name, None if verb == "DROP" else statement.trimmed)
+        ddl = None if verb == "DROP" else statement.trimmed
+        self.record_registration(name, ddl, source="sql", by=statement.trimmed)
 
     def _with_delta_files(self, record: RunRecord) -> RunRecord:
         """The record with the files each Delta scan of the run read (for wb_runs)."""

@@ -223,7 +223,10 @@ def _column_diagnostic(message: str, tree: Any, schema: Schema) -> Diagnostic:
     line, column = _position(node.this) if node is not None else (None, None)
     text = message.split(". Line:", maxsplit=1)[0]
     # SQLGlot says "could not be resolved" for a name two tables of the query have, too.
-    having = sorted({t.name for t in tree.find_all(exp.Table) if name in schema.get(t.name, {})})
+    # By alias: one table read twice (a self join) makes a name ambiguous too.
+    having = sorted(
+        {t.alias_or_name for t in tree.find_all(exp.Table) if name in schema.get(t.name, {})}
+    )
     if name and len(having) > 1:
         message = f"column {name!r} is in {', '.join(having)}: qualify it"
         return Diagnostic(
@@ -241,7 +244,6 @@ FUNCTION_DDL = re.compile(
 )
 """``CREATE [OR REPLACE] FUNCTION`` and ``DROP FUNCTION``: the gate's own statements."""
 
-_SESSION_LOCAL = ("wb_runs", "wb_artifacts", "wb_lane_gaps")
 _TABLE_FUNCTIONS = ("table_changes", "wb_delta_files")
 _MEMO_SIZE = 512
 
@@ -323,7 +325,8 @@ class Gate:
         if verdict.canonical is None or not isinstance(tree, exp.Query):
             return False
         for table in tree.find_all(exp.Table):
-            if table.name.lower() in _SESSION_LOCAL or table.db.lower() == "information_schema":
+            session_local = table.name.lower().startswith("wb_")  # wb_runs, wb_tables...
+            if session_local or table.db.lower() == "information_schema":
                 return False
         calls = (str(f.name).lower() for f in tree.find_all(exp.Anonymous))
         return not any(name in _TABLE_FUNCTIONS for name in calls)
