@@ -1238,6 +1238,8 @@ class Session:
         if isinstance(exc, GateError):
             return self._gate_error(exc, statement, cell)
         message = str(exc).removeprefix("DataFusion error: ")
+        # The optimizer rule's name adds nothing for a user: "type_coercion\ncaused by\n...".
+        message = re.sub(r"^\w+\ncaused by\n", "", message)
         raised = _PYTHON_ERROR.search(message)
         if raised:  # a Python table function (wb_delta_files) refused: its own message
             message = raised.group("message").encode().decode("unicode_escape")

@@ -518,6 +518,7 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[_Tokens, re.Match[str]], int | No
     (re.compile(r"Aggregate functions are not allowed in the WHERE clause"), _aggregate_in_where),
     (re.compile(r"arithmetic expression .*? (?P<op>\|\||<<|>>|[-+*/%&|^]) "), _operator),
     (re.compile(r"temporal operation \S+ (?P<op>[-+*/%]) "), _operator),
+    (re.compile(r"comparison operation .*? (?P<op>>=|<=|<>|!=|=|<|>) "), _operator),
     (re.compile(r"in (?:NOT )?(?P<keyword>I?LIKE) expression"), _keyword),
     (re.compile(r"(?P<keyword>LIMIT|OFFSET) (?:must be|to be)"), _after_keyword),
     (
