@@ -222,3 +222,18 @@ def test_a_statement_without_columns_displays_as_done_not_as_rows(session):
     shown = session.sql("CREATE VIEW v AS SELECT 1 AS x")._repr_mimebundle_()["text/plain"]
     assert shown.startswith("done: the statement returns no columns")
     assert "rows shown" not in shown
+
+
+def test_every_run_records_the_cache_settings_in_effect():
+    session = workbench.RuntimeProfile(
+        cache=workbench.CachePolicy(metadata_limit_bytes=8 << 20)
+    ).session()
+    run = session.sql("SELECT 1").run
+    assert "metadata_cache_limit=8M" in run.cache_settings
+    session.sql("SET datafusion.runtime.metadata_cache_limit = '16M'")
+    after = session.sql("SELECT 2").run
+    assert "metadata_cache_limit=16M" in after.cache_settings
+    shown = session.sql(
+        "SELECT cache_settings FROM wb_runs WHERE run_id = $id", params={"id": after.run_id}
+    ).to_pyarrow()
+    assert "metadata_cache_limit=16M" in shown.column(0).to_pylist()[0]

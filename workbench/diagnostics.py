@@ -74,6 +74,7 @@ _RUNS_SCHEMA = pa.schema(
         ("gate_gaps", pa.list_(pa.string())),
         ("rewrites", pa.list_(pa.string())),
         ("plan_cache", pa.string()),
+        ("cache_settings", pa.list_(pa.string())),
     ]
 )
 _LANE_GAPS_SCHEMA = pa.schema(

@@ -4,6 +4,13 @@ DataFusion's FFI ABI is only stable within one major version: a capsule built
 against another major crashes the process when it is used. So before anything
 is registered, the major the extension was built for is compared with the
 installed ``datafusion``, and a mismatch is a clear :class:`ExtensionError`.
+
+The extension's functions are the Rust rungs of the UDF ladder, one of each kind:
+scalar (``stable_id``, ``prefixed_hash64``), aggregate (``stable_id_agg``), window
+(``sessionize``) and table (``wb_parquet_metadata``). Each kind crosses FFI as its own
+capsule and is registered with its own ``SessionContext`` method; once registered, SQL
+calls them by name and the DataFrame API gets callables from the context
+(``ctx.udaf("stable_id_agg")(col("x"))``, ``ctx.udwf("sessionize")(...).over(...)``).
 """
 
 from __future__ import annotations
@@ -22,8 +29,31 @@ if TYPE_CHECKING:
 
     from workbench.session import Session
 
-#: Scalar UDF name -> the ``workbench._ext`` class that builds its capsule.
-_SCALAR_UDF_CLASSES = {"stable_id": "StableId", "prefixed_hash64": "PrefixedHash64"}
+#: Kind of each component: ``scalar``, ``aggregate``, ``window`` or ``table`` (function).
+COMPONENT_KINDS = {
+    "stable_id": "scalar",
+    "prefixed_hash64": "scalar",
+    "stable_id_agg": "aggregate",
+    "sessionize": "window",
+    "wb_parquet_metadata": "table",
+}
+
+#: Component name -> the ``workbench._ext`` class that builds its capsule.
+_CLASSES = {
+    "stable_id": "StableId",
+    "prefixed_hash64": "PrefixedHash64",
+    "stable_id_agg": "StableIdAgg",
+    "sessionize": "Sessionize",
+    "wb_parquet_metadata": "ParquetMetadata",
+}
+
+#: The ``workbench._ext`` list naming the components of each kind.
+_KIND_LISTS = {
+    "scalar": "SCALAR_UDFS",
+    "aggregate": "AGGREGATE_UDFS",
+    "window": "WINDOW_UDFS",
+    "table": "TABLE_FUNCTIONS",
+}
 
 
 def load() -> ModuleType:
@@ -58,24 +88,69 @@ def module() -> ModuleType:
     return ext
 
 
+def provided(ext: ModuleType) -> tuple[str, ...]:
+    """Every component ``ext`` provides: scalar, aggregate, window, then table functions."""
+    return tuple(name for kind in _KIND_LISTS.values() for name in getattr(ext, kind, ()))
+
+
 def component_factories(names: Iterable[str]) -> dict[str, Callable[[], Any]]:
     """Checked constructors for the named components, in the given order."""
     ext = module()
+    known = provided(ext)
     factories = {}
     for name in names:
-        if name not in _SCALAR_UDF_CLASSES or name not in ext.SCALAR_UDFS:
-            known = ", ".join(ext.SCALAR_UDFS)
-            msg = f"unknown extension component {name!r}; this build provides: {known}"
+        if name not in _CLASSES:
+            msg = f"unknown extension component {name!r}; this build provides: {', '.join(known)}"
             raise ExtensionError(msg)
-        factories[name] = getattr(ext, _SCALAR_UDF_CLASSES[name])
+        if name not in known:
+            msg = (
+                f"workbench._ext was built without {name!r} (it provides: {', '.join(known)}); "
+                "rebuild it: `bash scripts/dev.sh test` (or `maturin develop`)"
+            )
+            raise ExtensionError(msg)
+        factories[name] = getattr(ext, _CLASSES[name])
     return factories
+
+
+#: What :func:`function` returns: DataFusion's handle for a function of any kind.
+Function = (
+    datafusion.ScalarUDF | datafusion.AggregateUDF | datafusion.WindowUDF | datafusion.TableFunction
+)
+
+
+def function(name: str, ctx: datafusion.SessionContext | None = None) -> Function:
+    """DataFusion's handle for component ``name``, for the DataFrame API.
+
+    Calling it builds an expression (``function("stable_id_agg")(col("x"))``; a window
+    function's call ends with ``.over(Window(...))``); a table function's call gives a
+    table for ``ctx.read_table``. A session's own registrations are also reachable by
+    name: ``ctx.udf``, ``ctx.udaf``, ``ctx.udwf``. A table function reads its arguments
+    with ``ctx``'s functions (DataFusion's global context when None).
+    """
+    component = component_factories([name])[name]()
+    kind = COMPONENT_KINDS[name]
+    if kind == "scalar":
+        return datafusion.udf(component)
+    if kind == "aggregate":
+        return datafusion.udaf(component)
+    if kind == "window":
+        return datafusion.udwf(component)
+    return datafusion.TableFunction(name, component, ctx)
 
 
 def install(ctx: datafusion.SessionContext, names: Iterable[str]) -> tuple[str, ...]:
     """Register the named components into ``ctx``; returns what was registered."""
     registered = []
-    for name, factory in component_factories(names).items():
-        ctx.register_udf(datafusion.udf(factory()))
+    for name in component_factories(names):
+        handle = function(name, ctx)
+        if isinstance(handle, datafusion.ScalarUDF):
+            ctx.register_udf(handle)
+        elif isinstance(handle, datafusion.AggregateUDF):
+            ctx.register_udaf(handle)
+        elif isinstance(handle, datafusion.WindowUDF):
+            ctx.register_udwf(handle)
+        else:
+            ctx.register_udtf(handle)
         registered.append(name)
     return tuple(registered)
 
@@ -136,7 +211,7 @@ def capabilities(session: Session | None = None) -> Capabilities:
         extension_built=True,
         extension_version=str(ext.EXTENSION_VERSION),
         built_for_datafusion_major=int(ext.DATAFUSION_MAJOR),
-        provided=tuple(ext.SCALAR_UDFS),
+        provided=provided(ext),
         registered=registered,
         problem=problem,
     )

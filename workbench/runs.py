@@ -75,6 +75,8 @@ class RunRecord:
     """What the gate rewrote: macros, named arguments, domain operators."""
     plan_cache: str | None = None
     """``hit`` or ``miss`` of the plan cache; ``None`` when the plan is not cacheable."""
+    cache_settings: tuple[str, ...] = ()
+    """The runtime cache settings in effect (``name=value``, from ``df_settings``)."""
 
 
 class RunTracker:

@@ -324,6 +324,22 @@ class RuntimeProfile:
         return replace(self, **changes)
 
 
+def _runtime(p: RuntimeProfile) -> RuntimeEnvBuilder:
+    """The runtime of a profile: spill directory (created) and memory pool."""
+    runtime = RuntimeEnvBuilder()
+    if p.spill_dir is not None:
+        spill = Path(p.spill_dir).expanduser()
+        try:
+            spill.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = f"RuntimeProfile.spill_dir={p.spill_dir!r}: cannot create {spill}: {exc}"
+            raise ConfigError(msg) from exc
+        runtime = runtime.with_disk_manager_specified(str(spill))
+    if p.memory_limit_bytes is not None:
+        runtime = runtime.with_fair_spill_pool(p.memory_limit_bytes)
+    return runtime
+
+
 class Session:
     """A DataFusion SessionContext configured by a RuntimeProfile."""
 
@@ -333,19 +349,8 @@ class Session:
         config = SessionConfig().with_information_schema(enabled=True).with_batch_size(p.batch_size)
         if p.target_partitions is not None:
             config = config.with_target_partitions(p.target_partitions)
-        runtime = RuntimeEnvBuilder()
-        if p.spill_dir is not None:
-            spill = Path(p.spill_dir).expanduser()
-            try:
-                spill.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                msg = f"RuntimeProfile.spill_dir={p.spill_dir!r}: cannot create {spill}: {exc}"
-                raise ConfigError(msg) from exc
-            runtime = runtime.with_disk_manager_specified(str(spill))
-        if p.memory_limit_bytes is not None:
-            runtime = runtime.with_fair_spill_pool(p.memory_limit_bytes)
         try:
-            self.ctx = SessionContext(config, runtime)
+            self.ctx = SessionContext(config, _runtime(p))
         except Exception as exc:
             msg = f"DataFusion refused this profile: {str(exc).removeprefix('DataFusion error: ')}"
             raise ConfigError(msg) from exc
@@ -380,6 +385,8 @@ class Session:
         """The SQL gate every statement passes (policy, macros, catalog version)."""
         self.plan_cache = PlanCache()
         self._ibis: Any = None
+        self.cache_settings = self._read_cache_settings()
+        """The runtime cache settings in effect; every run records them."""
         self.udf_decisions: list[udf_policy.UdfDecision] = []
         """What the UDF policy decided for each Python UDF (also ``wb_udf_decisions``)."""
         self.python_functions: set[str] = {"wb_delta_files"}
@@ -680,7 +687,12 @@ class Session:
             if self.profile.plan_cache:
                 self.plan_cache.put(key, df, self.ctx, started)
         cache = None if not self.profile.plan_cache else "hit" if cached is not None else "miss"
-        tracker.note(lane="ibis", policy_hash=self.gate.policy.hash, plan_cache=cache)
+        tracker.note(
+            lane="ibis",
+            policy_hash=self.gate.policy.hash,
+            plan_cache=cache,
+            cache_settings=self.cache_settings,
+        )
         self._remember(_Remembered(df, tracker, tracker.record.sql, {}, None, key, expr))
         return Result(
             df,
@@ -720,11 +732,12 @@ class Session:
         """Record on the run its lane, what the gate made of it and whether its plan was cached."""
         prepared = cell.prepared.get(statement.index)
         if prepared is None:
-            tracker.note(lane=lane[0], lane_gaps=lane[1])
+            tracker.note(lane=lane[0], lane_gaps=lane[1], cache_settings=self.cache_settings)
             return
         tracker.note(
             lane=lane[0],
             lane_gaps=lane[1],
+            cache_settings=self.cache_settings,
             policy_hash=prepared.verdict.policy_hash,
             canonical_sql=prepared.verdict.canonical,
             gate_gaps=prepared.verdict.gaps,
@@ -1097,7 +1110,19 @@ class Session:
         self.registry.record(name, ddl, source=source, by=by or ddl or "")
         self.gate.changed()
 
+    def _read_cache_settings(self) -> tuple[str, ...]:
+        rows = self.ctx.sql(
+            "SELECT name, value FROM information_schema.df_settings "
+            "WHERE name LIKE 'datafusion.runtime.%cache%' ORDER BY name"
+        ).to_pydict()
+        return tuple(
+            f"{name.removeprefix('datafusion.runtime.')}={value if value is not None else ''}"
+            for name, value in zip(rows["name"], rows["value"], strict=True)
+        )
+
     def _note_ddl(self, statement: Statement) -> None:
+        if statement.kind == Kind.SETTINGS:
+            self.cache_settings = self._read_cache_settings()
         if statement.kind in (Kind.DDL, Kind.SETTINGS):
             self.gate.changed()  # a new catalog (or settings) version: cached plans go stale
         definition = statement.definition

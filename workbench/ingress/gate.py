@@ -27,6 +27,7 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -35,6 +36,7 @@ from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.canonicalize import canonicalize
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
 from workbench.ingress.macros import GateError, Macro, rewrite
 
@@ -52,7 +54,7 @@ class Policy:
     dialect: str = "postgres"
     rules: tuple[str, ...] = ("qualify", "annotate_types", "canonicalize")
 
-    @property
+    @cached_property
     def hash(self) -> str:
         version = importlib.metadata.version("sqlglot")
         described = {"sqlglot": version, "dialect": self.dialect, "rules": self.rules}
@@ -174,8 +176,17 @@ def check(sql: str, schema: Schema, policy: Policy | None = None) -> GateResult:
     return check_tree(tree, sql, schema, policy)
 
 
-def check_tree(tree: exp.Expr, sql: str, schema: Schema, policy: Policy) -> GateResult:
-    """The verdict on the parsed statement ``tree`` (of ``sql``) against ``schema``."""
+def check_tree(
+    tree: exp.Expr,
+    sql: str,
+    schema: Schema,
+    policy: Policy,
+    mapping: MappingSchema | None = None,
+) -> GateResult:
+    """The verdict on the parsed statement ``tree`` (of ``sql``) against ``schema``.
+
+    ``mapping`` is ``schema`` as SQLGlot's optimizer takes it, when the caller keeps one.
+    """
     if isinstance(tree, exp.Command):  # SQLGlot kept it as text: nothing to analyse
         return GateResult(sql, None, policy.hash, gaps=(f"command: {tree.name}",))
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -201,7 +212,7 @@ def check_tree(tree: exp.Expr, sql: str, schema: Schema, policy: Policy) -> Gate
         )
         return GateResult(sql, None, policy.hash, diagnostics)
     try:
-        catalog: dict[str, object] = dict(schema)
+        catalog = mapping or MappingSchema(dict(schema), dialect=policy.dialect)
         qualified = qualify(tree, schema=catalog, dialect=policy.dialect)
         annotated = annotate_types(qualified, schema=catalog)
         canonical_tree = canonicalize(annotated)
@@ -276,6 +287,9 @@ class Gate:
         self.policy = policy or Policy()
         self.macros: dict[str, Macro] = {}
         self._changes = 0
+        self._catalog_key: tuple[tuple[str, ...], int] | None = None
+        self._catalog: tuple[Schema, str] = ({}, "")
+        self._mapping = MappingSchema({}, dialect=self.policy.dialect)
         self._memo: OrderedDict[tuple[str, str], Prepared | GateError] = OrderedDict()
 
     def changed(self) -> None:
@@ -283,10 +297,20 @@ class Gate:
         self._changes += 1
 
     def catalog(self) -> tuple[Schema, str]:
-        """The live schema and its version: a hash of it and of the session's changes."""
-        schema = live_schema(self.ctx)
-        described = json.dumps([schema, self._changes], sort_keys=True).encode()
-        return schema, hashlib.sha256(described).hexdigest()[:16]
+        """The live schema and its version: a hash of it and of the session's changes.
+
+        ``information_schema`` is read again when the default schema's table names or the
+        session's change counter moved (DDL, SET, registrations, macros all count), not
+        for every statement: reading it costs 1-2 ms, as much as planning a TPC-H query.
+        """
+        key = (tuple(sorted(self.ctx.catalog().schema().names())), self._changes)
+        if key != self._catalog_key:
+            schema = live_schema(self.ctx)
+            described = json.dumps([schema, self._changes], sort_keys=True).encode()
+            self._catalog = (schema, hashlib.sha256(described).hexdigest()[:16])
+            self._mapping = MappingSchema(dict(schema), dialect=self.policy.dialect)
+            self._catalog_key = key
+        return self._catalog
 
     def prepare(self, sql: str) -> Prepared:
         """The gate's verdict on ``sql`` now; raises :class:`GateError` for misused gate SQL."""
@@ -317,7 +341,7 @@ class Gate:
         rewritten, applied = rewrite(tree, self.macros)
         # Function names in lower case: DataFusion looks table functions up case-sensitively.
         text = rewritten.sql(self.policy.dialect, normalize_functions="lower") if applied else sql
-        verdict = check_tree(rewritten.copy(), text, schema, self.policy)
+        verdict = check_tree(rewritten.copy(), text, schema, self.policy, self._mapping)
         return Prepared(text, verdict, applied, version, self._cacheable(rewritten, verdict))
 
     @staticmethod
