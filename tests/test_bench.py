@@ -22,7 +22,7 @@ from workbench import datasets
 
 from .conftest import REPO, run_python
 
-GROUPS = {"cdf", "udf", "tpch", "large", "overhead", "plans", "hashing", "delta"}
+GROUPS = {"cdf", "udf", "tpch", "large", "overhead", "plans", "hashing", "delta", "gate"}
 
 
 # -- the harness, on declared variants ----------------------------------------------
@@ -376,3 +376,40 @@ def test_the_cdf_group_compares_the_feed_with_a_diff_and_measures_streaming_memo
     assert all(m["metrics"].get("peak_rss_mb") is not None for m in memory)
     section = _section(markdown, "cdf")
     assert "growth with the table (5x the rows, 0.1% of them changed)" in section
+
+
+def test_the_gate_group_reports_its_overhead_against_the_target_and_the_plan_cache_hit_time(
+    quick_run,
+):
+    _, report, markdown = quick_run
+    gate = [m for m in report["measurements"] if m["group"] == "gate"]
+    assert [m for m in gate if m["error"] is not None] == []
+    by_case = harness.by_case(Measurement(**m) for m in gate)
+    queries = [f"q{n:02d}" for n in range(1, 23)]
+    assert {f"end to end: {q}" for q in queries} | {f"planning: {q}" for q in queries} <= set(
+        by_case
+    )
+    end_to_end = [by_case[f"end to end: {q}"] for q in queries]
+    rows = [
+        (v["gate on, plan cache off"].metrics["rows"], v["gate off"].metrics["rows"])
+        for v in end_to_end
+    ]
+    assert all(on == off for on, off in rows), rows  # the gate changes no query's rows
+    assert sum(on for on, _ in rows) > 0
+    section = _section(markdown, "gate")
+    # The verdict printed is the JSON's: summed medians with the gate on over those off.
+    on_s = sum(v["gate on, plan cache off"].median_s or 0 for v in end_to_end)
+    off_s = sum(v["gate off"].median_s or 0 for v in end_to_end)
+    verdict = "met" if on_s / off_s - 1 < 0.05 else "MISSED"
+    assert f"- total overhead of the gate: {on_s / off_s - 1:+.1%} (" in section
+    assert f"target < 5%: {verdict})." in section
+    hits = [
+        by_case[f"planning: {q}"]["Session.sql to a planned Result, cache hit"].median_s or 0
+        for q in queries
+    ]
+    hit_line = (
+        f"- plan cache hit time, median over the queries: {statistics.median(hits) * 1000:.2f} ms"
+    )
+    assert hit_line in section
+    assert "| point query |" in section
+    assert "| q18 |" in _section(markdown, "gate").split("### The Ibis lanes", 1)[1]

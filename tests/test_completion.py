@@ -161,7 +161,7 @@ def test_a_qualified_column_completes_in_an_explain_cell(shell):
     ("marked", "expected"),
     [
         ("%explain SELECT prefixed_|", "prefixed_hash64"),
-        ("%explain --analyze SELECT stable_|", "stable_id"),
+        ("%explain --analyze SELECT stable_id_|", "stable_id_agg"),
         ("x = 1\n%explain SELECT date_tr|", "date_trunc"),
         ("%%dfsql\nSEL|", "SELECT"),
     ],

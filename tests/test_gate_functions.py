@@ -233,3 +233,16 @@ def test_a_macro_next_to_datafusion_syntax_gives_what_its_expansion_gives(sessio
 def test_create_function_runs_carry_the_gate_policy(session):
     run = session.sql("CREATE FUNCTION inc(x BIGINT) RETURNS BIGINT AS x + 1").run
     assert run.policy_hash == session.gate.policy.hash
+
+
+def test_named_arguments_of_the_rust_window_function(session):
+    session.sql(
+        "CREATE TABLE ev AS SELECT * FROM (VALUES (1, 0.0), (1, 10.0), (1, 100.0)) AS t(u, ts)"
+    )
+    named = session.sql(
+        "SELECT sessionize(gap => 30, ts => ts) OVER (PARTITION BY u ORDER BY ts) AS s FROM ev"
+    ).to_pyarrow()
+    positional = session.sql(
+        "SELECT sessionize(ts, 30) OVER (PARTITION BY u ORDER BY ts) AS s FROM ev"
+    ).to_pyarrow()
+    assert named.to_pylist() == positional.to_pylist() == [{"s": 1}, {"s": 1}, {"s": 2}]

@@ -229,3 +229,17 @@ def test_two_texts_with_one_canonical_form_do_not_share_a_plan(session):
     second = session.sql(coalesced)
     assert second.to_pyarrow().to_pylist() == expected[coalesced]
     assert second.run.plan_cache == "miss"
+
+
+def test_a_table_function_is_planned_anew_each_time(session, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"a": [1, 2]}), path)
+    query = f"SELECT max(file_num_rows) AS n FROM wb_parquet_metadata('{path}')"
+    assert session.sql(query).to_pyarrow()["n"].to_pylist() == [2]
+    pq.write_table(pa.table({"a": [1, 2, 3]}), path)
+    again = session.sql(query)
+    assert again.to_pyarrow()["n"].to_pylist() == [3]
+    assert again.run.plan_cache is None

@@ -31,12 +31,12 @@ ISSUE_EXAMPLE = "SELECT stable_id('a', 1, NULL) AS id, prefixed_hash64('file', 4
 
 
 def test_components_are_registered_by_default(session):
-    assert session.registered == ("stable_id", "prefixed_hash64")
+    assert session.registered == tuple(extension.COMPONENT_KINDS)
     caps = workbench.capabilities(session)
     assert caps.extension_built
     assert caps.built_for_datafusion_major == int(datafusion.__version__.split(".")[0])
-    assert caps.provided == ("stable_id", "prefixed_hash64")
-    assert caps.registered == ("stable_id", "prefixed_hash64")
+    assert caps.provided == tuple(extension.COMPONENT_KINDS)
+    assert caps.registered == session.registered
     assert caps.problem is None
 
 

@@ -192,6 +192,9 @@ _DOCUMENTED = {
     "prefixed_hash64": "(prefix Utf8, value any) -> Utf8",
     "table_changes": "(table Utf8, start Int64|Timestamp [, end Int64|Timestamp])",
     "wb_delta_files": "(table Utf8)",
+    "stable_id_agg": "(any, ...) -> Utf8",
+    "sessionize": "(ts Timestamp|Date|number, gap seconds|Interval) -> Int64",
+    "wb_parquet_metadata": "(path Utf8)",
 }
 """Signatures information_schema cannot tell: FFI and Python table functions lose them."""
 

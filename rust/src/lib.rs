@@ -5,6 +5,9 @@
 //! module exports the major it was built against (`DATAFUSION_MAJOR`) and the
 //! Python side refuses to register anything on a mismatch.
 //!
+//! The functions of `udf/` climb the UDF ladder: scalar (`stable_id`, `prefixed_hash64`),
+//! aggregate (`stable_id_agg`), window (`sessionize`) and table (`wb_parquet_metadata`).
+//!
 //! `DeltaProvider` (`delta/`) is a Delta table opened at one version by `deltalake-core`,
 //! handed to DataFusion as an FFI table provider with filter pushdown on.
 //!
@@ -22,14 +25,26 @@ pub mod udf;
 
 /// Names of the scalar UDFs this build provides, in registration order.
 pub const SCALAR_UDFS: [&str; 2] = [udf::stable_id::NAME, udf::prefixed_hash64::NAME];
+/// Names of the aggregate UDFs this build provides.
+pub const AGGREGATE_UDFS: [&str; 1] = [udf::stable_id_agg::NAME];
+/// Names of the window UDFs this build provides.
+pub const WINDOW_UDFS: [&str; 1] = [udf::sessionize::NAME];
+/// Names of the table functions every session gets from this build.
+pub const TABLE_FUNCTIONS: [&str; 1] = [udf::parquet_metadata::NAME];
 
 #[pymodule]
 fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DATAFUSION_MAJOR", datafusion_ffi::version())?;
     m.add("EXTENSION_VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("SCALAR_UDFS", SCALAR_UDFS.to_vec())?;
+    m.add("AGGREGATE_UDFS", AGGREGATE_UDFS.to_vec())?;
+    m.add("WINDOW_UDFS", WINDOW_UDFS.to_vec())?;
+    m.add("TABLE_FUNCTIONS", TABLE_FUNCTIONS.to_vec())?;
     m.add_class::<udf::stable_id::StableId>()?;
     m.add_class::<udf::prefixed_hash64::PrefixedHash64>()?;
+    m.add_class::<udf::stable_id_agg::StableIdAgg>()?;
+    m.add_class::<udf::sessionize::Sessionize>()?;
+    m.add_class::<udf::parquet_metadata::ParquetMetadata>()?;
     m.add_function(wrap_pyfunction!(hashing::content_hash, m)?)?;
     m.add_class::<delta::provider::PyDeltaProvider>()?;
     m.add_class::<delta::provider::ArrowBatches>()?;

@@ -255,7 +255,6 @@ FUNCTION_DDL = re.compile(
 )
 """``CREATE [OR REPLACE] FUNCTION`` and ``DROP FUNCTION``: the gate's own statements."""
 
-_TABLE_FUNCTIONS = ("table_changes", "wb_delta_files")
 _MEMO_SIZE = 512
 
 
@@ -350,7 +349,8 @@ class Gate:
             return False
         for table in tree.find_all(exp.Table):
             session_local = table.name.lower().startswith("wb_")  # wb_runs, wb_tables...
-            if session_local or table.db.lower() == "information_schema":
+            # A table function's rows depend on when it is planned (a file, a Delta log).
+            function = isinstance(table.this, exp.Func)
+            if session_local or function or table.db.lower() == "information_schema":
                 return False
-        calls = (str(f.name).lower() for f in tree.find_all(exp.Anonymous))
-        return not any(name in _TABLE_FUNCTIONS for name in calls)
+        return True

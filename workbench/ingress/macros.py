@@ -55,6 +55,8 @@ WORKBENCH_FUNCTIONS: dict[str, Parameters] = {
     "prefixed_hash64": Parameters(("prefix", "value"), 2),
     "table_changes": Parameters(("table", "start", "end"), 2),
     "wb_delta_files": Parameters(("table",), 1),
+    "sessionize": Parameters(("ts", "gap"), 2),
+    "wb_parquet_metadata": Parameters(("path",), 1),
 }
 """The workbench's functions that take named arguments through the gate."""
 

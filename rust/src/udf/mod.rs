@@ -1,11 +1,20 @@
-//! Scalar UDFs exported through `datafusion-ffi`.
+//! Functions exported through `datafusion-ffi`: the Rust rungs of the UDF ladder.
 //!
-//! Each UDF is a plain `ScalarUDFImpl` (testable without Python) plus a thin
-//! `#[pyclass]` whose `__datafusion_scalar_udf__` hands DataFusion Python an
-//! `FFI_ScalarUDF` capsule.
+//! Each is a plain DataFusion implementation (testable without Python) plus a thin
+//! `#[pyclass]` whose dunder method hands DataFusion Python an FFI capsule:
+//!
+//! | kind      | functions                         | trait                | capsule                           |
+//! |-----------|-----------------------------------|----------------------|-----------------------------------|
+//! | scalar    | `stable_id`, `prefixed_hash64`    | `ScalarUDFImpl`      | `__datafusion_scalar_udf__`       |
+//! | aggregate | `stable_id_agg`                   | `AggregateUDFImpl`   | `__datafusion_aggregate_udf__`    |
+//! | window    | `sessionize`                      | `WindowUDFImpl`      | `__datafusion_window_udf__`       |
+//! | table     | `wb_parquet_metadata`             | `TableFunctionImpl`  | `__datafusion_table_function__`   |
 
+pub mod parquet_metadata;
 pub mod prefixed_hash64;
+pub mod sessionize;
 pub mod stable_id;
+pub mod stable_id_agg;
 
 use sha2::{Digest, Sha256};
 

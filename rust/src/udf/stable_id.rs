@@ -18,7 +18,7 @@ use crate::canonical::{Encoder, Unsupported, check_supported};
 
 pub const NAME: &str = "stable_id";
 const DOMAIN: &[u8] = b"workbench.stable_id.v1\0";
-const ID_BYTES: usize = 16;
+pub(crate) const ID_BYTES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StableIdUdf {
@@ -33,22 +33,34 @@ impl Default for StableIdUdf {
     }
 }
 
-/// The id of each row of `columns` (all of one length).
-pub fn stable_ids(columns: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
-    let encoders = columns
+/// One encoder per argument column; a type without a canonical encoding is refused.
+pub(crate) fn encoders(columns: &[ArrayRef]) -> Result<Vec<Encoder>> {
+    columns
         .iter()
         .map(|column| Encoder::new(column, Unsupported::Refuse))
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// The id of row `row` as bytes (`stable_id` prints them as hex); `encoding` is scratch.
+pub(crate) fn row_id(encoders: &[Encoder], row: usize, encoding: &mut Vec<u8>) -> [u8; ID_BYTES] {
+    encoding.clear();
+    for encoder in encoders {
+        encoder.encode(row, encoding);
+    }
+    let mut id = [0; ID_BYTES];
+    id.copy_from_slice(&digest(DOMAIN, encoding)[..ID_BYTES]);
+    id
+}
+
+/// The id of each row of `columns` (all of one length).
+pub fn stable_ids(columns: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    let encoders = encoders(columns)?;
     let mut builder = StringBuilder::with_capacity(rows, rows * ID_BYTES * 2);
     let mut encoding = Vec::with_capacity(64);
     let mut text = String::with_capacity(ID_BYTES * 2);
     for row in 0..rows {
-        encoding.clear();
-        for encoder in &encoders {
-            encoder.encode(row, &mut encoding);
-        }
         text.clear();
-        push_hex(&mut text, &digest(DOMAIN, &encoding)[..ID_BYTES]);
+        push_hex(&mut text, &row_id(&encoders, row, &mut encoding));
         builder.append_value(&text);
     }
     Ok(Arc::new(builder.finish()))
