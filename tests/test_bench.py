@@ -17,12 +17,13 @@ import sys
 import pytest
 
 from bench import harness
+from bench.cases import ladder
 from bench.harness import Case, Measurement, Sample
 from workbench import datasets
 
 from .conftest import REPO, run_python
 
-GROUPS = {"cdf", "udf", "tpch", "large", "overhead", "plans", "hashing", "delta", "gate"}
+GROUPS = {"cdf", "udf", "ladder", "tpch", "large", "overhead", "plans", "hashing", "delta", "gate"}
 
 
 # -- the harness, on declared variants ----------------------------------------------
@@ -315,6 +316,44 @@ def test_the_rust_udf_beats_the_same_function_as_a_python_udf(quick_run):
     (python_udf,) = [m for m in report["measurements"] if m["variant"] == "python udf"]
     assert python_udf["baseline"] == "rust stable_id"
     assert python_udf["ratio"] > 2, python_udf  # 14x at 10M rows; ~10x in quick mode
+
+
+def test_the_ladder_times_each_rust_rung_against_python_and_built_ins_and_prints_each_ratio(
+    quick_run,
+):
+    _, report, markdown = quick_run
+    measured = [m for m in report["measurements"] if m["group"] == "ladder"]
+    assert [m for m in measured if m["error"] is not None] == []
+    variants: dict[str, set[str]] = {}
+    for m in measured:
+        variants.setdefault(m["baseline"], set()).add(m["variant"])
+    assert variants == {
+        ladder.AGG_RUST: {ladder.AGG_RUST, ladder.AGG_PYTHON, ladder.AGG_BUILTIN, ladder.AGG_FLOOR},
+        ladder.WIN_RUST: {
+            ladder.WIN_RUST,
+            ladder.WIN_PYTHON,
+            ladder.WIN_VECTOR,
+            ladder.WIN_BUILTIN,
+            ladder.WIN_FLOOR,
+        },
+        ladder.META_RUST: {ladder.META_RUST, ladder.META_PYTHON},
+    }
+    # The checks passed: every Python UDF returned the Rust function's result, and so did
+    # the Rust function through the DataFrame API.
+    checked = {m["case"]: m["note"] for m in measured if m["variant"] == m["subject"]}
+    assert len(checked) == 3
+    assert all("DataFrame API = SQL" in note for note in checked.values()), checked
+    # A floor is not an equivalent: its cases have no subject, so it is never a lost peer.
+    floors = [m for m in measured if m["variant"] in (ladder.AGG_FLOOR, ladder.WIN_FLOOR)]
+    assert floors
+    assert all(m["subject"] == "" for m in floors)
+    section = _section(markdown, "ladder")
+    for m in measured:
+        if m["variant"] == m["baseline"]:
+            continue
+        row = f"| {m['case']} | {m['variant']} | {ladder.KINDS[m['variant']]} | {m['ratio']:.2f} |"
+        assert f"\n{row}\n" in f"\n{section}\n", row
+    assert "| - | no built-in (parquet_metadata is datafusion-cli only) |" in section
 
 
 def test_the_largest_plan_renders_within_its_targets(quick_run):

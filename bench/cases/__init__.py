@@ -4,13 +4,14 @@ A module may also expose ``summary(measurements, *, quick) -> str``: Markdown th
 report prints under the group's heading (geometric means, what each tool returns).
 """
 
-from bench.cases import cdf, delta, gate, hashing, large, overhead, plans, tpch, udf
+from bench.cases import cdf, delta, gate, hashing, ladder, large, overhead, plans, tpch, udf
 
 MODULES = {
     "cdf": cdf,
     "delta": delta,
     "gate": gate,
     "hashing": hashing,
+    "ladder": ladder,
     "large": large,
     "overhead": overhead,
     "plans": plans,
