@@ -26,7 +26,9 @@ _USAGE = (
     "       %wb describe NAME              a table's columns, partitions, counts and the\n"
     "                                      DDL that registers it again\n"
     "       %wb functions [ORIGIN]         every function with its origin (built-in, Rust,\n"
-    "                                      Python, SQL macro) and signatures (wb_functions)"
+    "                                      Python, SQL macro) and signatures (wb_functions)\n"
+    "       %wb cache                      the extension's caches: entries, bytes, hits,\n"
+    "                                      misses, largest entries, and the cache settings"
 )
 
 
@@ -74,13 +76,17 @@ class WbMagics(Magics):
 
     @staticmethod
     def _catalog(session: Any, command: str, args: list[str]) -> Any:
-        """``%wb tables``, ``%wb describe NAME``, ``%wb functions [ORIGIN]`` (None: not these)."""
+        """``%wb tables``, ``describe NAME``, ``cache``, ``functions [ORIGIN]`` (None: others)."""
         if command == "tables" and not args:
             return session.sql("SELECT * FROM wb_tables ORDER BY name")
         if command == "describe" and len(args) == 1:
             from workbench import registry
 
             return registry.describe(session, args[0])
+        if command == "cache" and not args:
+            from workbench import caches
+
+            return caches.panel(session)
         if command == "functions" and len(args) <= 1:
             if not args:
                 return session.sql("SELECT * FROM wb_functions ORDER BY name, kind")

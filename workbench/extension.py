@@ -11,6 +11,11 @@ scalar (``stable_id``, ``prefixed_hash64``), aggregate (``stable_id_agg``), wind
 capsule and is registered with its own ``SessionContext`` method; once registered, SQL
 calls them by name and the DataFrame API gets callables from the context
 (``ctx.udaf("stable_id_agg")(col("x"))``, ``ctx.udwf("sessionize")(...).over(...)``).
+
+Three more table functions show the caches the extension keeps for the scans it provides
+(``wb_metadata_cache()``, ``wb_statistics_cache()``, ``wb_list_files_cache()``; see
+:mod:`workbench.caches`): FFI components never see the host session's runtime, so its
+caches are out of their reach. :func:`install` hands them the profile's limits.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import ModuleType
 
-    from workbench.session import Session
+    from workbench.session import CachePolicy, Session
 
 #: Kind of each component: ``scalar``, ``aggregate``, ``window`` or ``table`` (function).
 COMPONENT_KINDS = {
@@ -36,6 +41,9 @@ COMPONENT_KINDS = {
     "stable_id_agg": "aggregate",
     "sessionize": "window",
     "wb_parquet_metadata": "table",
+    "wb_metadata_cache": "table",
+    "wb_statistics_cache": "table",
+    "wb_list_files_cache": "table",
 }
 
 #: Component name -> the ``workbench._ext`` class that builds its capsule.
@@ -45,6 +53,9 @@ _CLASSES = {
     "stable_id_agg": "StableIdAgg",
     "sessionize": "Sessionize",
     "wb_parquet_metadata": "ParquetMetadata",
+    "wb_metadata_cache": "MetadataCache",
+    "wb_statistics_cache": "StatisticsCache",
+    "wb_list_files_cache": "ListFilesCache",
 }
 
 #: The ``workbench._ext`` list naming the components of each kind.
@@ -138,8 +149,24 @@ def function(name: str, ctx: datafusion.SessionContext | None = None) -> Functio
     return datafusion.TableFunction(name, component, ctx)
 
 
-def install(ctx: datafusion.SessionContext, names: Iterable[str]) -> tuple[str, ...]:
-    """Register the named components into ``ctx``; returns what was registered."""
+def install(
+    ctx: datafusion.SessionContext, names: Iterable[str], cache: CachePolicy | None = None
+) -> tuple[str, ...]:
+    """Register the named components into ``ctx``; returns what was registered.
+
+    ``cache`` (the profile's policy) limits the extension's own caches for this session:
+    its ``metadata_limit_bytes`` bounds the Parquet footers kept (``None``: DataFusion's
+    default, 0: none), and a listing cache turned on (``list_files_limit_bytes`` not 0) with
+    a ``list_files_ttl_s`` lets a Delta log listing stand that long. Without a TTL every
+    scan lists the log: a listing kept forever would freeze the table.
+    """
+    if cache is not None:
+        listing_on = cache.list_files_limit_bytes != 0
+        module().configure_caches(
+            ctx.session_id(),
+            metadata_limit_bytes=cache.metadata_limit_bytes,
+            listing_ttl_s=cache.list_files_ttl_s if listing_on else None,
+        )
     registered = []
     for name in component_factories(names):
         handle = function(name, ctx)

@@ -195,6 +195,9 @@ _DOCUMENTED = {
     "stable_id_agg": "(any, ...) -> Utf8",
     "sessionize": "(ts Timestamp|Date|number, gap seconds|Interval) -> Int64",
     "wb_parquet_metadata": "(path Utf8)",
+    "wb_metadata_cache": "()",
+    "wb_statistics_cache": "()",
+    "wb_list_files_cache": "()",
 }
 """Signatures information_schema cannot tell: FFI and Python table functions lose them."""
 

@@ -356,7 +356,7 @@ class Session:
             raise ConfigError(msg) from exc
         for statement in p.cache.statements():
             self.ctx.sql(statement)
-        self.registered: tuple[str, ...] = extension.install(self.ctx, p.extensions)
+        self.registered: tuple[str, ...] = extension.install(self.ctx, p.extensions, p.cache)
         self.session_id = new_run_id()
         base = Path(
             p.artifact_dir or os.environ.get("WORKBENCH_ARTIFACT_DIR") or _DEFAULT_ARTIFACTS

@@ -11,11 +11,16 @@
 //! `DeltaProvider` (`delta/`) is a Delta table opened at one version by `deltalake-core`,
 //! handed to DataFusion as an FFI table provider with filter pushdown on.
 //!
+//! `cache/` holds the caches of the scans the extension provides (Parquet footers, Delta
+//! snapshots, log listings), one scope per host session, and the table functions showing
+//! them: `wb_metadata_cache()`, `wb_statistics_cache()`, `wb_list_files_cache()`.
+//!
 //! `content_hash` (`hashing.rs`) is a plain function, not an FFI component: it
 //! reads an Arrow C stream, which is stable across DataFusion versions.
 
 use pyo3::prelude::*;
 
+pub mod cache;
 pub mod canonical;
 #[cfg(test)]
 mod canonical_golden;
@@ -30,7 +35,12 @@ pub const AGGREGATE_UDFS: [&str; 1] = [udf::stable_id_agg::NAME];
 /// Names of the window UDFs this build provides.
 pub const WINDOW_UDFS: [&str; 1] = [udf::sessionize::NAME];
 /// Names of the table functions every session gets from this build.
-pub const TABLE_FUNCTIONS: [&str; 1] = [udf::parquet_metadata::NAME];
+pub const TABLE_FUNCTIONS: [&str; 4] = [
+    udf::parquet_metadata::NAME,
+    cache::functions::METADATA,
+    cache::functions::STATISTICS,
+    cache::functions::LIST_FILES,
+];
 
 #[pymodule]
 fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -45,6 +55,10 @@ fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<udf::stable_id_agg::StableIdAgg>()?;
     m.add_class::<udf::sessionize::Sessionize>()?;
     m.add_class::<udf::parquet_metadata::ParquetMetadata>()?;
+    m.add_class::<cache::functions::PyMetadataCache>()?;
+    m.add_class::<cache::functions::PyStatisticsCache>()?;
+    m.add_class::<cache::functions::PyListFilesCache>()?;
+    m.add_function(wrap_pyfunction!(cache::configure_caches, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::content_hash, m)?)?;
     m.add_class::<delta::provider::PyDeltaProvider>()?;
     m.add_class::<delta::provider::ArrowBatches>()?;

@@ -5,7 +5,9 @@
 //! snapshot) and `delta_files_scanned` (the scan's own `count_files_scanned`, read from the
 //! child at every call, so a runtime filter that skips planned files shows), both labelled
 //! `table=<registered name>` and `version=<n>` (datafusion-ffi carries labels across).
-//! Everything else (properties, execution, statistics, filter pushdown) is the child's.
+//! Everything else (properties, execution, statistics, filter pushdown) is the child's,
+//! except that the child executes with the session's caches (see [`crate::cache`]): across
+//! FFI the task context brings a fresh default runtime.
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ use deltalake_core::datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
 };
 
+use crate::cache::CacheScope;
+
 /// Metric names (Python's plan model reads them by these names).
 pub const FILES_TOTAL: &str = "delta_files_total";
 pub const FILES_SCANNED: &str = "delta_files_scanned";
@@ -48,6 +52,8 @@ pub struct ScanFacts {
 pub struct DeltaTableExec {
     input: Arc<dyn ExecutionPlan>,
     facts: Arc<ScanFacts>,
+    /// The caches the scan runs with (`None`: the task context's own).
+    scope: Option<Arc<CacheScope>>,
 }
 
 impl DeltaTableExec {
@@ -55,7 +61,14 @@ impl DeltaTableExec {
         Self {
             input,
             facts: Arc::new(facts),
+            scope: None,
         }
+    }
+
+    /// Execute the scan with `scope`'s caches.
+    pub fn in_scope(mut self, scope: Arc<CacheScope>) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     pub fn facts(&self) -> &ScanFacts {
@@ -153,6 +166,7 @@ impl ExecutionPlan for DeltaTableExec {
         Ok(Arc::new(Self {
             input: children.swap_remove(0),
             facts: Arc::clone(&self.facts),
+            scope: self.scope.clone(),
         }))
     }
 
@@ -178,6 +192,7 @@ impl ExecutionPlan for DeltaTableExec {
                 Arc::new(Self {
                     input,
                     facts: Arc::clone(&self.facts),
+                    scope: self.scope.clone(),
                 }) as Arc<dyn ExecutionPlan>
             }))
     }
@@ -187,6 +202,10 @@ impl ExecutionPlan for DeltaTableExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
+        let context = match &self.scope {
+            Some(scope) => scope.task_context(context)?,
+            None => context,
+        };
         self.input.execute(partition, context)
     }
 

@@ -2,7 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,6 +46,8 @@ use url::Url;
 use super::exec::{DeltaTableExec, ScanFacts};
 use super::prune::{Pruning, file_index, plan_conjuncts, prune, verdicts_batch};
 use super::runtime::{InRuntime, runtime};
+use crate::cache::tables::{CachedTable, ListingRow, StatisticsRow, TableCounters};
+use crate::cache::{CacheScope, scope as cache_scope, session_id_of};
 
 create_exception!(
     _ext,
@@ -80,6 +83,10 @@ pub struct TableVersion {
     blank_partitions: Vec<String>,
     scan: DeltaScanNext,
     facts: ScanFacts,
+    /// When this version was read from the log.
+    loaded_at: SystemTime,
+    /// Bytes of the files' statistics, counted when first asked.
+    stats_bytes: OnceLock<usize>,
 }
 
 impl fmt::Debug for TableVersion {
@@ -125,6 +132,19 @@ impl TableVersion {
             snapshot,
             scan,
             facts,
+            loaded_at: SystemTime::now(),
+            stats_bytes: OnceLock::new(),
+        })
+    }
+
+    /// Bytes of the statistics of this version's files, as the log writes them (JSON).
+    pub fn stats_bytes(&self) -> usize {
+        *self.stats_bytes.get_or_init(|| {
+            self.snapshot
+                .log_data()
+                .iter()
+                .map(|file| file.stats().map_or(0, |s| s.len()))
+                .sum()
         })
     }
 }
@@ -146,6 +166,10 @@ pub struct WorkbenchDeltaScan {
     /// The version and data files (see [`scan_files`]) of the latest `scan`: `%prune` plans
     /// its predicate in the host session and reads the files that scan chose here.
     last_scan: Mutex<Option<LastScan>>,
+    /// Snapshot loads and reuses, log listings (the session's cache functions show them).
+    counters: TableCounters,
+    /// The caches of the session the table is registered in (see [`crate::cache`]).
+    scope: RwLock<Option<Arc<CacheScope>>>,
 }
 
 /// What one `scan` read: the version, and its files (`None` for a plan that opens no
@@ -165,27 +189,45 @@ impl WorkbenchDeltaScan {
 
     /// The newest version in the log (the current one if pinned or unchanged).
     ///
-    /// Incremental when the current version's commit file is still the one it was read from;
-    /// otherwise the table was deleted or created anew at its location (an incremental update
-    /// would lay the new log's commits over the old files), so it is read from scratch, and a
-    /// location without a Delta log any more is an error saying so.
+    /// One listing of `_delta_log` tells whether a commit landed since the current version
+    /// (then the table is updated incrementally) and whether the current version's commit
+    /// file is still the one it was read from; if not, the table was deleted or created
+    /// anew at its location (an incremental update would lay the new log's commits over the
+    /// old files), so it is read from scratch, and a location without a Delta log any more
+    /// is an error saying so. A pinned table is never listed, nor one listed within the
+    /// session's listing TTL (see [`crate::cache`]).
     pub async fn refresh(&self) -> Result<Arc<TableVersion>, String> {
         let current = self.current();
-        if self.source.pinned {
+        let ttl = self.scope().and_then(|s| s.listing_ttl());
+        if self.source.pinned || self.counters.listed_within(ttl) {
+            self.counters.avoided();
+            self.counters.reused();
             return Ok(current);
         }
         let (name, uri) = (&self.source.name, &self.source.uri);
+        // A listing that fails reads as an empty log: the table is then read again, and
+        // that says what is wrong.
+        let listing = list_log(&current.table, current.version).await.ok();
+        self.counters.listed(
+            listing.as_ref().map_or(0, |l| l.entries),
+            listing.as_ref().map_or(0, |l| l.newer_commits),
+        );
         let same = match current.commit {
-            Some(read) => commit_identity(&current.table, current.version).await == Some(read),
+            Some(read) => listing.as_ref().and_then(|l| l.current_commit) == Some(read),
             None => true, // a log cleaned up to a checkpoint: nothing to compare with
         };
         let table = if same {
+            if listing.as_ref().is_some_and(|l| l.newer_commits == 0) {
+                self.counters.reused();
+                return Ok(current);
+            }
             let mut table = current.table.clone();
             table
                 .update_incremental(None)
                 .await
                 .map_err(|e| format!("Delta table {name} ({uri}): {e}"))?;
             if table.version() == Some(current.version) {
+                self.counters.reused();
                 return Ok(current);
             }
             table
@@ -203,11 +245,36 @@ impl WorkbenchDeltaScan {
                 .map_err(|e| format!("Delta table {name} ({uri}) could not be read again: {e}"))?
         };
         let next = Arc::new(TableVersion::load(table, &self.source).await?);
+        self.counters.loaded();
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
         if !same || next.version > slot.version {
             *slot = Arc::clone(&next);
         }
         Ok(Arc::clone(&slot))
+    }
+
+    /// The caches of the session the table is registered in, if it is.
+    pub fn scope(&self) -> Option<Arc<CacheScope>> {
+        self.scope.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Use (and show the table in) `scope`'s caches: the session it is registered in.
+    /// Registered in several sessions, the table uses the last one's.
+    pub fn bind(self: &Arc<Self>, scope: Arc<CacheScope>) {
+        let shown: Arc<dyn CachedTable> = Arc::clone(self) as _;
+        scope.track(Arc::downgrade(&shown));
+        *self.scope.write().unwrap_or_else(|e| e.into_inner()) = Some(scope);
+    }
+
+    /// The scope scans use: the bound one, else that of the session planning the scan
+    /// (kept from then on; a table planned outside any workbench session, in tests).
+    fn scope_for(&self, session: &dyn Session) -> Arc<CacheScope> {
+        if let Some(scope) = self.scope() {
+            return scope;
+        }
+        let scope = cache_scope(session.session_id());
+        *self.scope.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&scope));
+        scope
     }
 
     /// Clear the record of the latest scan (see [`Self::take_last_scan`]).
@@ -227,6 +294,8 @@ impl WorkbenchDeltaScan {
             },
             current: RwLock::new(version),
             last_scan: Mutex::new(None),
+            counters: TableCounters::default(),
+            scope: RwLock::new(self.scope()),
         }
     }
 
@@ -248,6 +317,16 @@ pub fn local_state(session: &dyn Session) -> SessionState {
         .with_runtime_env(Arc::clone(session.runtime_env()))
         .with_default_features()
         .build()
+}
+
+/// [`local_state`] running with `scope`'s caches: Parquet footers read by one query are
+/// there for the next (the host's runtime, with its own caches, never crosses FFI).
+pub fn local_state_in(session: &dyn Session, scope: &CacheScope) -> DfResult<SessionState> {
+    Ok(SessionStateBuilder::new()
+        .with_config(session.config().clone())
+        .with_runtime_env(scope.runtime_over(session.runtime_env())?)
+        .with_default_features()
+        .build())
 }
 
 /// Whether `expr` reads a floating-point column.
@@ -428,7 +507,8 @@ impl TableProvider for WorkbenchDeltaScan {
         // Plan against a local session built from the host's configuration: through the
         // FFI session, physical expressions would be created by the host and come back
         // opaque, so pruning could not read them and the Parquet row filter would fail.
-        let local = local_state(session);
+        let scope = self.scope_for(session);
+        let local = local_state_in(session, &scope)?;
         let planned = self.current();
         let plan: Arc<dyn ExecutionPlan> = InRuntime {
             handle: runtime().handle().clone(),
@@ -453,8 +533,10 @@ impl TableProvider for WorkbenchDeltaScan {
                 let plan = blank_to_null(plan, &version.blank_partitions)?;
                 *self.last_scan.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((Arc::clone(&version), files));
-                Ok(Arc::new(DeltaTableExec::new(plan, version.facts.clone()))
-                    as Arc<dyn ExecutionPlan>)
+                Ok(
+                    Arc::new(DeltaTableExec::new(plan, version.facts.clone()).in_scope(scope))
+                        as Arc<dyn ExecutionPlan>,
+                )
             }),
         }
         .await?;
@@ -574,14 +656,101 @@ pub async fn open(uri: &str, options: &OpenOptions) -> Result<OpenedTable, Strin
         pinned: options.version.is_some() || options.timestamp.is_some() || options.files.is_some(),
     };
     let version = TableVersion::load(table, &source).await?;
+    let counters = TableCounters::default();
+    counters.loaded();
     Ok(OpenedTable {
         uri: uri.to_string(),
         provider: Arc::new(WorkbenchDeltaScan {
             source,
             current: RwLock::new(Arc::new(version)),
             last_scan: Mutex::new(None),
+            counters,
+            scope: RwLock::new(None),
         }),
     })
+}
+
+/// What one listing of a table's `_delta_log` found.
+#[derive(Debug, Clone, PartialEq)]
+struct LogListing {
+    /// Objects listed (commits, checkpoints, checksums, `_last_checkpoint`).
+    entries: usize,
+    /// Commit files of versions after the one held.
+    newer_commits: usize,
+    /// Modification time and size of the held version's commit file, if listed.
+    current_commit: Option<(DateTime<Utc>, u64)>,
+}
+
+/// The version of a commit file's name (`00000000000000000012.json`), if it is one.
+fn commit_version(file_name: &str) -> Option<u64> {
+    let digits = file_name.strip_suffix(".json")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One listing of `table`'s log, read against version `held`.
+async fn list_log(table: &DeltaTable, held: u64) -> Result<LogListing, String> {
+    let store = table.log_store();
+    let listed = store
+        .object_store(None)
+        .list_with_delimiter(Some(store.log_path()))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(read_listing(
+        listed.objects.iter().map(|o| {
+            (
+                o.location.filename().unwrap_or_default(),
+                o.last_modified,
+                o.size,
+            )
+        }),
+        held,
+    ))
+}
+
+fn read_listing<'a>(
+    objects: impl Iterator<Item = (&'a str, DateTime<Utc>, u64)>,
+    held: u64,
+) -> LogListing {
+    let mut listing = LogListing {
+        entries: 0,
+        newer_commits: 0,
+        current_commit: None,
+    };
+    for (name, modified, size) in objects {
+        listing.entries += 1;
+        match commit_version(name) {
+            Some(v) if v > held => listing.newer_commits += 1,
+            Some(v) if v == held => listing.current_commit = Some((modified, size)),
+            _ => {}
+        }
+    }
+    listing
+}
+
+impl CachedTable for WorkbenchDeltaScan {
+    fn statistics_row(&self) -> StatisticsRow {
+        let current = self.current();
+        let (loads, reuses) = self.counters.snapshots();
+        StatisticsRow {
+            table: self.source.name.clone(),
+            location: self.source.uri.clone(),
+            version: current.version,
+            entries: current.facts.files_total,
+            size_bytes: current.stats_bytes(),
+            hits: reuses,
+            misses: loads,
+            pinned: self.source.pinned,
+            cached_at: current.loaded_at,
+        }
+    }
+
+    fn listing_row(&self) -> ListingRow {
+        let log = format!("{}/_delta_log", self.source.uri.trim_end_matches('/'));
+        self.counters.listing(&self.source.name, &log)
+    }
 }
 
 /// The newest version of `source`'s table, read from scratch.
@@ -932,6 +1101,9 @@ impl PyDeltaProvider {
         py: Python<'py>,
         session: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
+        self.table
+            .provider
+            .bind(cache_scope(&session_id_of(&session)?));
         let codec = logical_codec(session)?;
         let provider: Arc<dyn TableProvider> = self.table.provider.clone();
         let ffi = FFI_TableProvider::new_with_ffi_codec(
@@ -958,4 +1130,165 @@ pub fn logical_codec(session: Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtension
     // by the host for as long as the capsule lives; we clone it before returning.
     let codec = unsafe { pointer.cast::<FFI_LogicalExtensionCodec>().as_ref() };
     Ok(codec.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::testing::{TestFile, write_table};
+    use deltalake_core::datafusion::physical_plan::collect;
+
+    #[test]
+    fn only_commit_files_of_twenty_digits_have_a_version() {
+        assert_eq!(commit_version("00000000000000000012.json"), Some(12));
+        assert_eq!(
+            commit_version("00000000000000000012.checkpoint.parquet"),
+            None
+        );
+        assert_eq!(commit_version("00000000000000000012.crc"), None);
+        assert_eq!(commit_version("_last_checkpoint"), None);
+        assert_eq!(commit_version("12.json"), None);
+    }
+
+    #[test]
+    fn a_listing_counts_newer_commits_and_finds_the_held_one() {
+        let at = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+        let objects = [
+            ("00000000000000000000.json", at, 10),
+            ("00000000000000000001.json", at, 11),
+            ("00000000000000000001.checkpoint.parquet", at, 99),
+            ("00000000000000000002.json", at, 12),
+            ("_last_checkpoint", at, 5),
+        ];
+        let listing = read_listing(objects.into_iter(), 1);
+        assert_eq!(
+            listing,
+            LogListing {
+                entries: 5,
+                newer_commits: 1,
+                current_commit: Some((at, 11)),
+            }
+        );
+    }
+
+    fn commit_removing(dir: &std::path::Path, version: u64, path: &str) {
+        let line = format!(
+            r#"{{"remove":{{"path":"{path}","deletionTimestamp":1764000000001,"dataChange":true}}}}"#
+        );
+        std::fs::write(
+            dir.join("_delta_log").join(format!("{version:020}.json")),
+            line + "\n",
+        )
+        .unwrap();
+    }
+
+    fn scan_and_run(provider: &WorkbenchDeltaScan, state: &SessionState) -> usize {
+        runtime().block_on(async {
+            let plan = provider.scan(state, None, &[], None).await.unwrap();
+            collect(plan, state.task_ctx())
+                .await
+                .unwrap()
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum()
+        })
+    }
+
+    #[test]
+    fn scans_reuse_footers_and_the_snapshot_until_a_commit_lands() {
+        let table = write_table(&[
+            TestFile::range(1, 10),
+            TestFile::range(11, 10),
+            TestFile::range(21, 10),
+        ]);
+        let opened = runtime()
+            .block_on(open(&table.uri(), &OpenOptions::default()))
+            .unwrap();
+        let provider = opened.provider;
+        let state = SessionStateBuilder::new().with_default_features().build();
+        let scope = cache_scope(state.session_id());
+        provider.bind(Arc::clone(&scope));
+
+        assert_eq!(scan_and_run(&provider, &state), 30);
+        let first = scope.metadata().rows();
+        assert_eq!(first.len(), 3);
+        assert!(
+            first
+                .iter()
+                .all(|r| r.cached && r.size_bytes > 0 && r.misses == 1)
+        );
+        assert!(first.iter().all(|r| r.path.ends_with(".parquet")));
+
+        assert_eq!(scan_and_run(&provider, &state), 30);
+        let second = scope.metadata().rows();
+        assert!(
+            second.iter().all(|r| r.hits == 1 && r.misses == 1),
+            "{second:?}"
+        );
+        let statistics = provider.statistics_row();
+        assert_eq!((statistics.version, statistics.entries), (0, 3));
+        assert_eq!((statistics.misses, statistics.hits), (1, 2));
+        assert!(statistics.size_bytes > 0);
+        let listing = provider.listing_row();
+        assert_eq!(
+            (listing.misses, listing.hits, listing.new_commits),
+            (2, 0, 0)
+        );
+        assert_eq!(listing.entries, 1);
+
+        commit_removing(&table.dir, 1, "part-00000.parquet");
+        assert_eq!(scan_and_run(&provider, &state), 20);
+        let statistics = provider.statistics_row();
+        assert_eq!((statistics.version, statistics.entries), (1, 2));
+        assert_eq!((statistics.misses, statistics.hits), (2, 2));
+        let listing = provider.listing_row();
+        assert_eq!(
+            (listing.misses, listing.entries, listing.new_commits),
+            (3, 2, 1)
+        );
+        let shown: Vec<String> = scope
+            .tables()
+            .iter()
+            .map(|t| t.statistics_row().table)
+            .collect();
+        assert_eq!(shown, [table.uri()]);
+    }
+
+    #[test]
+    fn a_listing_within_the_ttl_stands_and_a_pinned_table_never_lists() {
+        let table = write_table(&[TestFile::range(1, 10)]);
+        let opened = runtime()
+            .block_on(open(&table.uri(), &OpenOptions::default()))
+            .unwrap();
+        let provider = opened.provider;
+        let id = format!("ttl-{}", std::process::id());
+        crate::cache::configure(
+            &id,
+            crate::cache::Settings {
+                listing_ttl: Some(std::time::Duration::from_secs(3600)),
+                ..crate::cache::Settings::default()
+            },
+        );
+        provider.bind(cache_scope(&id));
+        runtime().block_on(provider.refresh()).unwrap();
+        commit_removing(&table.dir, 1, "part-00000.parquet");
+        let version = runtime().block_on(provider.refresh()).unwrap().version;
+        assert_eq!(version, 0, "the listing stands for an hour");
+        let listing = provider.listing_row();
+        assert_eq!((listing.misses, listing.hits), (1, 1));
+
+        let pinned = runtime()
+            .block_on(open(
+                &table.uri(),
+                &OpenOptions {
+                    version: Some(0),
+                    ..OpenOptions::default()
+                },
+            ))
+            .unwrap()
+            .provider;
+        runtime().block_on(pinned.refresh()).unwrap();
+        let listing = pinned.listing_row();
+        assert_eq!((listing.misses, listing.hits), (0, 1));
+    }
 }
