@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from workbench.tour import execute_notebook
-
 from .conftest import REPO
+from .notebook_cells import code_cell, executed, outputs
 
 pytestmark = pytest.mark.kernel
 
 
-def _outputs(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        data = output.get("data", {})
-        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
-        if output["output_type"] == "error":
-            parts += [output["ename"], output["evalue"]]
-    return "\n".join(parts)
-
-
-def _cell(notebook, startswith: str):
-    matches = [
-        c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(startswith)
-    ]
-    assert matches, f"no cell starts with {startswith!r}"
-    return matches[0]
-
-
-def _executed(name: str, tmp_path_factory):
-    out = execute_notebook(REPO / "notebooks" / name, tmp_path_factory.mktemp("nb") / name)
-    return nbformat.read(out, as_version=4)
+_outputs = outputs
+_cell = code_cell
+_executed = executed
 
 
 @pytest.fixture(scope="module")

@@ -237,3 +237,14 @@ def test_every_run_records_the_cache_settings_in_effect():
         "SELECT cache_settings FROM wb_runs WHERE run_id = $id", params={"id": after.run_id}
     ).to_pyarrow()
     assert "metadata_cache_limit=16M" in shown.column(0).to_pylist()[0]
+
+
+def test_a_json_table_describes_itself_and_its_ddl_registers_the_same_table(session, tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text('{"id": 1, "name": "a"}\n{"id": 2, "name": "b"}\n')
+    session.sql(f"CREATE EXTERNAL TABLE j STORED AS JSON LOCATION '{path}'")
+    described = registry.describe(session, "j")
+    assert described.registration is not None
+    assert described.registration.format == "JSON"
+    assert (described.files, described.rows) == (1, None)
+    _same_table_in_a_fresh_session(session, "j")

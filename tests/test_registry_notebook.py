@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pyarrow.parquet as pq
 import pytest
 
 from workbench import datasets
-from workbench.tour import execute_notebook
 
-from .conftest import REPO
+from .notebook_cells import code_cell, executed, outputs
 
 pytestmark = pytest.mark.kernel
 
 
-def _outputs(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        data = output.get("data", {})
-        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
-        if output["output_type"] == "error":
-            parts += [output["ename"], output["evalue"]]
-    return "\n".join(parts)
-
-
-def _cell(notebook, startswith: str):
-    matches = [
-        c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(startswith)
-    ]
-    assert matches, f"no cell starts with {startswith!r}"
-    return matches[0]
+_outputs = outputs
+_cell = code_cell
 
 
 @pytest.fixture(scope="module")
 def notebook(tmp_path_factory):
-    out = execute_notebook(
-        REPO / "notebooks" / "registry.ipynb", tmp_path_factory.mktemp("nb") / "registry.ipynb"
-    )
-    return nbformat.read(out, as_version=4)
+    return executed("registry.ipynb", tmp_path_factory)
 
 
 def test_only_the_tagged_cell_fails_and_it_fails_short(notebook):

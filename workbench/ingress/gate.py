@@ -340,13 +340,13 @@ class Gate:
         rewritten, applied = rewrite(tree, self.macros)
         # Function names in lower case: DataFusion looks table functions up case-sensitively.
         text = rewritten.sql(self.policy.dialect, normalize_functions="lower") if applied else sql
-        verdict = check_tree(rewritten.copy(), text, schema, self.policy, self._mapping)
-        return Prepared(text, verdict, applied, version, self._cacheable(rewritten, verdict))
+        is_query = isinstance(rewritten, exp.Query) and self._reads_no_volatile_table(rewritten)
+        # The tree is the gate's own (parsed or rewritten here): qualify may change it.
+        verdict = check_tree(rewritten, text, schema, self.policy, self._mapping)
+        return Prepared(text, verdict, applied, version, is_query and verdict.canonical is not None)
 
     @staticmethod
-    def _cacheable(tree: exp.Expr, verdict: GateResult) -> bool:
-        if verdict.canonical is None or not isinstance(tree, exp.Query):
-            return False
+    def _reads_no_volatile_table(tree: exp.Expr) -> bool:
         for table in tree.find_all(exp.Table):
             session_local = table.name.lower().startswith("wb_")  # wb_runs, wb_tables...
             # A table function's rows depend on when it is planned (a file, a Delta log).

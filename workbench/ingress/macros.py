@@ -229,6 +229,13 @@ def rewrite(
 
     Returns the new tree and what was rewritten (empty: the statement is left as written).
     """
+    wanted = (
+        n
+        for n in tree.walk()
+        if type(n) in OPERATORS or _call_name(n) in macros or _call_name(n) in functions
+    )
+    if next(wanted, None) is None:
+        return tree, ()  # nothing of the gate's own SQL: no copy (the common case)
     rewriter = _Rewriter(macros, functions)
     rewritten = tree.copy()
     for select in rewritten.find_all(exp.Select):

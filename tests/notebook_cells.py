@@ -1,0 +1,42 @@
+"""Reading executed notebooks in tests: run one, find a code cell, collect what it showed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+
+from workbench.tour import execute_notebook
+
+from .conftest import REPO
+
+if TYPE_CHECKING:
+    import pytest
+
+
+def executed(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """notebooks/``name`` executed in a fresh kernel, read back."""
+    out = execute_notebook(REPO / "notebooks" / name, tmp_path_factory.mktemp("nb") / name)
+    return nbformat.read(out, as_version=4)
+
+
+def outputs(cell: Any, *, traceback: bool = False) -> str:
+    """Everything ``cell`` showed: plain text, HTML, streams, and errors (with traceback)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
+        if output["output_type"] == "error":
+            parts += [output["ename"], output["evalue"]]
+            if traceback:
+                parts += output["traceback"]
+    return "\n".join(parts)
+
+
+def code_cell(notebook: Any, startswith: str) -> Any:
+    """The first code cell whose source starts with ``startswith``."""
+    matches = [
+        c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(startswith)
+    ]
+    assert matches, f"no cell starts with {startswith!r}"
+    return matches[0]
