@@ -48,6 +48,9 @@ class WbMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%wb: {exc}\n{_USAGE}") from exc
         command, args = (words[0], words[1:]) if words else ("", [])
+        if command == "describe" and args:
+            # The name as typed: shlex would take the quotes off "Events".
+            args = [line.strip().split(None, 1)[1].strip()]
         flags = [w for w in args if w.startswith("--")]
         if flags:
             raise UsageError(f"%wb {command}: unknown flag {flags[0]}\n{_USAGE}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import workbench
@@ -246,3 +248,57 @@ def test_named_arguments_of_the_rust_window_function(session):
         "SELECT sessionize(ts, 30) OVER (PARTITION BY u ORDER BY ts) AS s FROM ev"
     ).to_pyarrow()
     assert named.to_pylist() == positional.to_pylist() == [{"s": 1}, {"s": 1}, {"s": 2}]
+
+
+def test_macro_parameters_fold_case_like_sql_names(session):
+    session.sql("CREATE FUNCTION g(X BIGINT) RETURNS BIGINT AS x + 1")
+    assert _value(session, "SELECT g(X => 1)") == 2
+    assert _value(session, "SELECT g(2)") == 3
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "6 ^ 3 AS v",  # DataFusion's XOR, PostgreSQL's power
+        "CAST(1.1 AS FLOAT) AS f",  # Float32 here, DOUBLE PRECISION in SQLGlot's PostgreSQL
+        "CAST(1 AS TINYINT) AS t",
+    ],
+)
+def test_a_rewritten_call_leaves_the_rest_of_the_statement_as_datafusion_reads_it(session, extra):
+    session.sql("CREATE FUNCTION dbl(x BIGINT) RETURNS BIGINT AS x * 2")
+    for call in ("dbl(3)", "prefixed_hash64(value => 3, prefix => 'p')"):
+        gated = session.sql(f"SELECT {call} AS c, {extra}").to_pyarrow()
+        direct = session.ctx.sql(f"SELECT {extra}").to_arrow_table()
+        assert gated.select(direct.column_names) == direct
+
+
+def test_a_quoted_function_next_to_a_rewritten_call_is_found(session):
+    session.register_udf(
+        lambda a: pc.add(pc.multiply(a, 7), 1), [pa.int64()], pa.int64(), "PlusSeven"
+    )
+    table = session.sql(
+        "SELECT \"PlusSeven\"(1) AS v, prefixed_hash64(prefix => 'p', value => 1) AS h"
+    ).to_pyarrow()
+    assert table["v"].to_pylist() == [8]
+
+
+def test_without_the_gate_create_function_is_refused_clearly():
+    session = workbench.RuntimeProfile(sql_gate=False).session()
+    with pytest.raises(SqlError, match="sql_gate=True"):
+        session.sql("CREATE FUNCTION f(x BIGINT) RETURNS BIGINT AS x + 1")
+
+
+def test_a_python_udf_failing_while_running_is_a_short_message(session):
+    def picky(values):
+        if pc.max(values).as_py() > 100:
+            msg = "values over 100 are not 'allowed'"
+            raise ValueError(msg)
+        return values
+
+    session.register_udf(
+        picky, [pa.int64()], pa.int64(), sample=pa.table({"v": pa.array([1, 2], pa.int64())})
+    )
+    with pytest.raises(SqlError) as caught:
+        session.sql("SELECT picky(500) AS p").to_pyarrow()
+    assert "values over 100 are not 'allowed'" in str(caught.value)
+    assert "Traceback" not in str(caught.value)

@@ -130,9 +130,11 @@ def test_a_suggestion_is_in_the_message(session):
         session.sql("SELECT id FROM a, b")
 
 
-def test_the_plan_cache_hits_whatever_the_case_and_spacing_and_shows_in_wb_runs(session):
+def test_the_plan_cache_hits_whatever_the_spacing_and_comments_and_shows_in_wb_runs(session):
     first = session.sql("SELECT count(*) AS n FROM orders WHERE o_totalprice > 1000")
-    second = session.sql("select COUNT(*) as n from orders where o_totalprice > 1000")
+    second = session.sql(
+        "SELECT count(*)  AS n\n  FROM orders -- the big ones\n WHERE o_totalprice > 1000"
+    )
     assert first.to_pyarrow() == second.to_pyarrow()
     assert (first.run.plan_cache, second.run.plan_cache) == ("miss", "hit")
     assert session.plan_cache.hits == 1
@@ -243,3 +245,33 @@ def test_a_table_function_is_planned_anew_each_time(session, tmp_path):
     again = session.sql(query)
     assert again.to_pyarrow()["n"].to_pylist() == [3]
     assert again.run.plan_cache is None
+
+
+def test_a_hit_evaluates_now_at_its_own_run(session):
+    import time
+
+    first = session.sql("SELECT now() AS t").to_pyarrow()["t"][0].as_py()
+    time.sleep(0.05)
+    again = session.sql("SELECT now() AS t")
+    assert again.to_pyarrow()["t"][0].as_py() > first
+    assert again.run.plan_cache == "hit"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("SELECT E'a\\nb' AS v", "SELECT E'anb' AS v"),
+        ("SELECT $a AS v", "SELECT $A AS v"),
+        (
+            'SELECT "X" AS v FROM (SELECT 1 AS "X", 2 AS x)',
+            'SELECT x AS v FROM (SELECT 1 AS "X", 2 AS x)',
+        ),
+    ],
+)
+def test_texts_that_differ_only_in_what_datafusion_reads_do_not_share_a_plan(
+    session, first, second
+):
+    params = {"a": 2, "A": 1} if "$" in first else None
+    for sql in (first, second):
+        direct = session.ctx.sql(sql, param_values=params).to_arrow_table().to_pylist()
+        assert session.sql(sql, params).to_pyarrow().to_pylist() == direct

@@ -163,3 +163,11 @@ def test_the_sql_lane_returns_the_types_of_the_ibis_schema(session):
     assert result.run.lane == "ibis-sql"
     table = result.to_pyarrow()
     assert table.schema.field("rn").type == expr.schema().to_pyarrow().field("rn").type
+
+
+def test_an_expression_over_a_dropped_table_is_a_short_error(session):
+    session.sql("CREATE TABLE gone AS SELECT 1 AS a")
+    expr = session.ibis().table("gone")
+    session.sql("DROP TABLE gone")
+    with pytest.raises(workbench.errors.SqlError, match="does not plan in this session"):
+        session.run(expr.filter(expr.a > 0))

@@ -248,3 +248,20 @@ def test_a_json_table_describes_itself_and_its_ddl_registers_the_same_table(sess
     assert described.registration.format == "JSON"
     assert (described.files, described.rows) == (1, None)
     _same_table_in_a_fresh_session(session, "j")
+
+
+def test_describe_finds_a_quoted_mixed_case_table(ipython):
+    ipython.run_line_magic("wb", "profile")
+    ipython.run_cell_magic("dfsql", "", 'CREATE TABLE "Events" AS SELECT 1 AS n')
+    assert ipython.run_line_magic("wb", 'describe "Events"').name == "Events"
+
+
+def test_a_python_udf_cannot_take_a_macros_name_and_mixed_case_names_work(session):
+    session.sql("CREATE FUNCTION dbl(x BIGINT) RETURNS BIGINT AS x * 2")
+    with pytest.raises(UdfPolicyError, match="is a SQL macro"):
+        session.register_udf(pc.negate, [pa.int64()], pa.int64(), "dbl")
+    decision = session.register_udf(
+        lambda a: pc.add(pc.multiply(a, 7), 1), [pa.int64()], pa.int64(), "PlusSeven"
+    )
+    assert decision.verdict == "registered"
+    assert session.sql('SELECT "PlusSeven"(1) AS v').to_pyarrow().to_pylist() == [{"v": 8}]

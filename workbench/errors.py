@@ -7,6 +7,7 @@ show as that short message instead of a traceback; the kernel keeps working.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -121,3 +122,22 @@ class ParameterError(SqlError):
     A placeholder without a value carries its position (``location``) like any
     SQL error; a value that cannot be bound has none.
     """
+
+
+_PYTHON_ERROR = re.compile(
+    r"PyErr \{ type: <class '[\w.]+'>, value: \w+\("
+    r"(?:\"(?P<message>(?:[^\"\\]|\\.)*)\"|'(?P<quoted>(?:[^'\\]|\\.)*)')\)"
+)
+
+
+def python_error_text(message: str) -> str:
+    """The message a Python UDF or table function raised inside DataFusion's error text.
+
+    DataFusion wraps it as ``PyErr { type: ..., value: ValueError("..."), traceback: ... }``;
+    the user needs the message, not the wrapper and the traceback. Other text is returned as is.
+    """
+    raised = _PYTHON_ERROR.search(message)
+    if raised is None:
+        return message
+    said = raised.group("message") or raised.group("quoted") or ""
+    return said.encode().decode("unicode_escape")

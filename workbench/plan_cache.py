@@ -1,15 +1,16 @@
 """The plan cache: a query's optimized plan and Substrait bytes, by what the query means.
 
-The key is the query's normal form (for SQL: the tokens of the text DataFusion plans, with
-case, spacing and comments that DataFusion ignores taken out; for Ibis: the expression's
-hash), the gate policy's hash, the catalog version (the live schema and the session's
-catalog changes, see :class:`workbench.ingress.gate.Gate`) and the parameter values.
+The key is the query's normal form (for SQL: the tokens of the text DataFusion plans, as
+written, without comments and spacing; for Ibis: the expression's hash), the gate policy's
+hash, the catalog version (the live schema and the session's catalog changes, see
+:class:`workbench.ingress.gate.Gate`) and the parameter values.
 
 Not the gate's canonical SQL alone: two texts with one canonical form do not always give
 the same rows in DataFusion (``FULL JOIN ... USING`` and its ``COALESCE`` form, a date
 plus hours; open DataFusion bugs the rewrite harness found), so sharing a plan between
 them would make a query's rows depend on which ran first. A hit builds the DataFrame
-from the stored optimized plan, skipping SQL parsing, planning and analysis; a change to
+from the stored analysed plan, skipping SQL parsing, planning and analysis (the optimizer
+runs at each execution, so ``now()`` and the like are the run's); a change to
 an input's schema changes the catalog version, so the entry is not found again.
 
 Tables are read when a plan executes, not when it is planned, so a hit still reads the
@@ -25,9 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlglot import TokenType
-
-from workbench.ingress.tokens import LITERALS, tokenize
+from workbench.ingress.tokens import tokenize
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,6 +42,8 @@ class CachedPlan:
     """One cached query plan."""
 
     key: str
+    logical: datafusion.LogicalPlan
+    """The analysed plan a hit runs: optimized at each run, so ``now()`` is the run's time."""
     optimized: datafusion.LogicalPlan
     substrait: bytes | None
     """The plan as Substrait (``None`` when Substrait cannot carry it: see ``problem``)."""
@@ -56,15 +57,15 @@ def _param(value: Any) -> list[str]:
 
 
 def normal_form(sql: str) -> str:
-    """``sql`` as DataFusion reads it: unquoted words folded to lower case, comments and
-    spacing gone, literals and quoted names kept as written."""
-    words = []
-    for token in tokenize(sql):
-        text = token.text
-        if token.token_type not in LITERALS and token.token_type != TokenType.IDENTIFIER:
-            text = text.lower()
-        words.append(f"{token.token_type.name}:{text}")
-    return "\n".join(words)
+    """``sql`` without what DataFusion ignores: comments and spacing.
+
+    Each token is kept exactly as written (its raw text: ``E'a\\nb'`` is not ``E'anb'``).
+    Case is not folded: placeholders (``$A``, ``$a``) and, with
+    ``enable_ident_normalization`` off, names are case-sensitive.
+    """
+    return "\n".join(
+        f"{token.token_type.name}:{sql[token.start : token.end + 1]}" for token in tokenize(sql)
+    )
 
 
 def cache_key(query: str, policy_hash: str, catalog_version: str, params: Mapping[str, Any]) -> str:
@@ -106,7 +107,7 @@ class PlanCache:
         optimized = df.optimized_logical_plan()
         compile_s = time.perf_counter() - started
         substrait, problem = _substrait(optimized, ctx)
-        plan = CachedPlan(key, optimized, substrait, problem, compile_s)
+        plan = CachedPlan(key, df.logical_plan(), optimized, substrait, problem, compile_s)
         self._plans[key] = plan
         while len(self._plans) > self.capacity:
             self._plans.popitem(last=False)

@@ -50,6 +50,7 @@ from workbench.errors import (
     SqlError,
     SqlLocation,
     WorkbenchError,
+    python_error_text,
 )
 from workbench.ingress import locate_error
 from workbench.plans import PlanTree, capture
@@ -207,7 +208,7 @@ class Result:
 
     def _sql_error(self, exc: Exception, when: str) -> SqlError:
         """DataFusion's error while opening or reading the stream, pointed at its token."""
-        message = str(exc).removeprefix("DataFusion error: ")
+        message = python_error_text(str(exc).removeprefix("DataFusion error: "))
         location = None
         statement = self._statement
         if statement is not None:

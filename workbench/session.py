@@ -54,6 +54,7 @@ from workbench.errors import (
     SqlError,
     SqlLocation,
     WorkbenchError,
+    python_error_text,
 )
 from workbench.ingress import Statement, locate_error, split_statements
 from workbench.ingress.gate import Diagnostic, Gate, Prepared, is_function_ddl
@@ -79,9 +80,6 @@ _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
 _PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
-_PYTHON_ERROR = re.compile(
-    r"PyErr \{ type: <class '[\w.]+'>, value: \w+\(\"(?P<message>(?:[^\"\\]|\\.)*)\"\)"
-)
 _PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
 
 
@@ -506,7 +504,7 @@ class Session:
         cached = self.plan_cache.get(key)
         if cached is not None:
             cell.cache[statement.index] = "hit"
-            return self.ctx.create_dataframe_from_logical_plan(cached.optimized)
+            return self.ctx.create_dataframe_from_logical_plan(cached.logical)
         df = self._plan_prepared(cell, statement, prepared, options)
         self.plan_cache.put(key, df, self.ctx, started)
         cell.cache[statement.index] = "miss"
@@ -618,6 +616,12 @@ class Session:
         returns the same values: see :mod:`workbench.udf_policy`.
         """
         name = str(name or getattr(func, "__name__", "python_udf"))
+        if name in self.gate.macros:
+            msg = (
+                f"{name} is a SQL macro of this session (CREATE FUNCTION); DROP FUNCTION {name} "
+                "first, or give the Python UDF another name"
+            )
+            raise udf_policy.UdfPolicyError(msg)
         udf = datafusion.udf(func, list(input_types), return_type, volatility, name)
         decision = udf_policy.decide(
             udf,
@@ -672,14 +676,19 @@ class Session:
         _, version = self.gate.catalog()
         key = cache_key(f"ibis:{hash(expr.op())}", self.gate.policy.hash, version, {})
         cached = self.plan_cache.get(key) if self.profile.plan_cache else None
-        compiled = None if cached is not None else ibis_lane.compile(expr, self.ctx)
+        try:
+            compiled = None if cached is not None else ibis_lane.compile(expr, self.ctx)
+        except Exception as exc:  # noqa: BLE001  (DataFusion or Ibis refused: a short error)
+            first = str(exc).removeprefix("DataFusion error: ").strip("'\"").splitlines()[0]
+            msg = f"the Ibis expression does not plan in this session: {first}"
+            raise SqlError(msg, kind=_kind_of(first)) from None
         if compiled is not None and not compiled.direct:
             ibis_lane.register_inputs(backend, expr)  # the memtables and UDFs the SQL names
             lane = ("ibis-sql", compiled.gaps)
             return self.sql(ibis_lane.sql_text(expr, typed=True), label=label, lane=lane)
         tracker = RunTracker(f"-- Ibis expression\n{expr!r}", label, self._on_run_event)
         if cached is not None:
-            df = self.ctx.create_dataframe_from_logical_plan(cached.optimized)
+            df = self.ctx.create_dataframe_from_logical_plan(cached.logical)
         else:
             assert compiled is not None
             assert compiled.df is not None
@@ -712,6 +721,12 @@ class Session:
 
     def _function_ddl(self, statement: Statement) -> datafusion.DataFrame:
         """Run CREATE [OR REPLACE] FUNCTION or DROP FUNCTION; one row says what it did."""
+        if not self.profile.sql_gate:
+            msg = (
+                "CREATE/DROP FUNCTION are the SQL gate's statements, and this session runs "
+                "without it: use a profile with sql_gate=True"
+            )
+            raise GateError("parse", msg)
         if statement.text.lstrip().upper().startswith("DROP"):
             name = functions.drop(self.ctx, self.gate, statement.text)
             done = "dropped"
@@ -1265,9 +1280,8 @@ class Session:
         message = str(exc).removeprefix("DataFusion error: ")
         # The optimizer rule's name adds nothing for a user: "type_coercion\ncaused by\n...".
         message = re.sub(r"^\w+\ncaused by\n", "", message)
-        raised = _PYTHON_ERROR.search(message)
-        if raised:  # a Python table function (wb_delta_files) refused: its own message
-            message = raised.group("message").encode().decode("unicode_escape")
+        # A Python table function (wb_delta_files) or UDF refused: its own message.
+        message = python_error_text(message)
         refused = _REFUSED.search(message)
         location = locate_error(message, statement.text)
         if location is not None:

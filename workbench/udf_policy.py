@@ -106,8 +106,12 @@ def _timed(ctx: datafusion.SessionContext, sql: str, repeat: int = 3) -> tuple[p
 
 def _select(name: str, arity: int) -> str:
     """``SELECT name(c0, ...) AS v FROM sample``; ``name`` is a function the context lists."""
-    call = exp.Anonymous(this=name, expressions=[exp.column(f"c{i}") for i in range(arity)])
-    return exp.select(exp.alias_(call, "v")).from_("sample").sql("postgres")
+    # Quoted: a function registered under "PlusOne" is found as written.
+    function = exp.to_identifier(name, quoted=True)
+    call = exp.Anonymous(this=function, expressions=[exp.column(f"c{i}") for i in range(arity)])
+    return (
+        exp.select(exp.alias_(call, "v")).from_("sample").sql("postgres", normalize_functions=False)
+    )
 
 
 def _candidates(ctx: datafusion.SessionContext, arity: int, exclude: str) -> list[str]:

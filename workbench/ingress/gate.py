@@ -38,7 +38,7 @@ from sqlglot.optimizer.canonicalize import canonicalize
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from workbench.ingress.macros import GateError, Macro, rewrite
+from workbench.ingress.macros import GateError, Macro, rewrite, rewrite_text
 
 if TYPE_CHECKING:
     import datafusion
@@ -338,8 +338,14 @@ class Gate:
         if isinstance(tree, GateResult):
             return Prepared(sql, tree, (), version, cacheable=False)
         rewritten, applied = rewrite(tree, self.macros)
-        # Function names in lower case: DataFusion looks table functions up case-sensitively.
-        text = rewritten.sql(self.policy.dialect, normalize_functions="lower") if applied else sql
+        if not applied:
+            text = sql
+        elif any(a.startswith("operator") for a in applied):
+            # An operator's operands have no span to splice: SQLGlot writes the statement
+            # (function names in lower case: DataFusion finds table functions by exact name).
+            text = rewritten.sql(self.policy.dialect, normalize_functions="lower")
+        else:
+            text = rewrite_text(sql, self.macros)  # the calls only; the rest as typed
         is_query = isinstance(rewritten, exp.Query) and self._reads_no_volatile_table(rewritten)
         # The tree is the gate's own (parsed or rewritten here): qualify may change it.
         verdict = check_tree(rewritten, text, schema, self.policy, self._mapping)

@@ -19,17 +19,23 @@ Domain operators (:data:`OPERATORS`) are PostgreSQL operators DataFusion does no
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import TokenType, exp
 from sqlglot.errors import ParseError
 
 from workbench.errors import WorkbenchError
+from workbench.ingress.tokens import LITERALS, tokenize
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+    from sqlglot import Token
+
+_V = TypeVar("_V")
 
 DIALECT = "postgres"
 
@@ -93,8 +99,10 @@ class Macro:
         }
 
         def put(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Column) and not node.table and node.name in values:
-                return values[node.name].copy()
+            if isinstance(node, exp.Column) and not node.table:
+                value = values.get(_folded(node.this))
+                if value is not None:
+                    return value.copy()
             return node
 
         body = self.body.copy().transform(put)
@@ -103,6 +111,12 @@ class Macro:
     @property
     def body_sql(self) -> str:
         return self.body.sql(DIALECT)
+
+
+def _folded(identifier: exp.Expr) -> str:
+    """A name as SQL reads it: unquoted folds to lower case, quoted stays as written."""
+    quoted = isinstance(identifier, exp.Identifier) and identifier.quoted
+    return str(identifier.name) if quoted else str(identifier.name).lower()
 
 
 def is_create_function(tree: exp.Expr | None) -> bool:
@@ -142,7 +156,7 @@ def _parameters(name: str, signature: exp.UserDefinedFunction) -> tuple[tuple[st
             shown = column.sql(DIALECT)
             message = f"function {name}: argument {shown!r} has no type; {_USAGE}"
             raise GateError("parse", message, name)
-        params.append((column.name, column.args["kind"].sql(DIALECT)))
+        params.append((_folded(column.this), column.args["kind"].sql(DIALECT)))
     seen = [p for p, _ in params]
     twice = sorted({p for p in seen if seen.count(p) > 1})
     if twice:
@@ -163,7 +177,7 @@ def _body(name: str, body: exp.Expr, params: set[str]) -> exp.Expr:
         message = f"function {name}: the body must be one expression, not a query"
         raise GateError("parse", message, name)
     for column in body.find_all(exp.Column):
-        if column.table or column.name not in params:
+        if column.table or _folded(column.this) not in params:
             known = ", ".join(sorted(params)) or "none"
             message = (
                 f"function {name}: the body reads {column.sql(DIALECT)!r}, which is not one of "
@@ -183,20 +197,32 @@ def _positional(name: str, args: list[exp.Expr], parameters: Parameters) -> list
     """``args`` with named ones (``p => v``) put in their parameter's place."""
     if not any(isinstance(a, exp.Kwarg) for a in args):
         return args
-    slots: dict[str, exp.Expr] = {}
+    pairs = [
+        (a.this.name.lower(), a.expression) if isinstance(a, exp.Kwarg) else (None, a) for a in args
+    ]
+    return _place(name, pairs, parameters, lambda value: value.sql(DIALECT))
+
+
+def _place(
+    name: str,
+    pairs: list[tuple[str | None, _V]],
+    parameters: Parameters,
+    shown: Callable[[_V], str],
+) -> list[_V]:
+    """The values of ``(key or None, value)`` arguments in their parameters' order."""
+    slots: dict[str, _V] = {}
     positional_done = False
-    for index, arg in enumerate(args):
-        if not isinstance(arg, exp.Kwarg):
+    for index, (key, value) in enumerate(pairs):
+        if key is None:
             if positional_done:
                 message = f"{name}: a positional argument follows a named one; name it too"
-                raise GateError("parse", message, arg.sql(DIALECT))
+                raise GateError("parse", message, shown(value))
             if index >= len(parameters.names):
                 message = f"{name} takes at most {len(parameters.names)} arguments"
                 raise GateError("type", message, name)
-            slots[parameters.names[index]] = arg
+            slots[parameters.names[index]] = value
             continue
         positional_done = True
-        key = arg.this.name.lower()
         if key not in parameters.names:
             close = difflib.get_close_matches(key, parameters.names, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -205,7 +231,7 @@ def _positional(name: str, args: list[exp.Expr], parameters: Parameters) -> list
             raise GateError("unknown argument", message, key)
         if key in slots:
             raise GateError("unknown argument", f"{name}: argument {key!r} is given twice", key)
-        slots[key] = arg.expression
+        slots[key] = value
     missing = [p for p in parameters.names[: parameters.required] if p not in slots]
     if missing:
         listed = ", ".join(parameters.names)
@@ -218,6 +244,149 @@ def _positional(name: str, args: list[exp.Expr], parameters: Parameters) -> list
         message = f"{name}: give {', '.join(gap)} too, or leave out the arguments after it"
         raise GateError("missing argument", message, name)
     return [slots[p] for p in parameters.names[: last + 1]]
+
+
+_ARGUMENT = re.compile(r"\b__wb_arg_(\d+)\b")
+
+
+def rewrite_text(
+    sql: str,
+    macros: Mapping[str, Macro],
+    functions: Mapping[str, Parameters] = WORKBENCH_FUNCTIONS,
+) -> str:
+    """``sql`` with macro calls and named arguments rewritten in place, the rest as written.
+
+    Only the calls change: every other character stays as typed, so nothing DataFusion
+    reads differently from SQLGlot's PostgreSQL (``^``, ``FLOAT``, quoted names) is touched.
+    Arguments keep their own text (rewritten the same way, for calls inside calls).
+    """
+    tokens = tokenize(sql)
+    out: list[str] = []
+    position = 0
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name = _folded_token(token)
+        opens = i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.L_PAREN
+        if not opens or name is None or (name not in macros and name not in functions):
+            i += 1
+            continue
+        close = _closing(tokens, i + 1)
+        pairs = [
+            (key, rewrite_text(sql[a:b], macros, functions))
+            for key, a, b in _arguments(tokens, i + 2, close)
+        ]
+        written = sql[token.start : token.end + 1]
+        macro = macros.get(name)
+        if macro is not None:
+            replacement = _expanded(name, macro, pairs)
+            if _bare_select_item(tokens, i, close):
+                # A macro called as a whole output column keeps its call as the column's name.
+                replacement += " AS " + exp.to_identifier(
+                    sql[token.start : tokens[close].end + 1], quoted=True
+                ).sql(DIALECT)
+        elif all(key is None for key, _ in pairs):
+            replacement = f"{written}({', '.join(v for _, v in pairs)})"
+        else:
+            placed = _place(name, pairs, functions[name], lambda value: value)
+            replacement = f"{written}({', '.join(placed)})"
+        out.append(sql[position : token.start])
+        out.append(replacement)
+        position = tokens[close].end + 1
+        i = close + 1
+    out.append(sql[position:])
+    return "".join(out)
+
+
+def _expanded(name: str, macro: Macro, pairs: list[tuple[str | None, str]]) -> str:
+    """The macro's body with the arguments' own text in place of its parameters."""
+    placed = _place(name, pairs, macro.parameters, lambda value: value)
+    if len(placed) != len(macro.params):
+        listed = ", ".join(f"{p} {t}" for p, t in macro.params)
+        raise GateError("type", f"{name}({listed}) takes {len(macro.params)} arguments", name)
+    template = macro.expand([exp.column(f"__wb_arg_{n}") for n in range(len(placed))])
+    return _ARGUMENT.sub(lambda m: f"({placed[int(m.group(1))]})", template.sql(DIALECT))
+
+
+_CLAUSE_WORDS = frozenset(
+    {
+        TokenType.SELECT,
+        TokenType.FROM,
+        TokenType.WHERE,
+        TokenType.GROUP_BY,
+        TokenType.HAVING,
+        TokenType.ORDER_BY,
+        TokenType.ON,
+        TokenType.QUALIFY,
+        TokenType.LIMIT,
+        TokenType.VALUES,
+        TokenType.SET,
+        TokenType.USING,
+        TokenType.WINDOW,
+    }
+)
+_ITEM_ENDS = frozenset({TokenType.COMMA, TokenType.FROM, TokenType.SEMICOLON, TokenType.R_PAREN})
+
+
+def _bare_select_item(tokens: list[Token], first: int, close: int) -> bool:
+    """Whether the call ``tokens[first:close + 1]`` is a whole item of a SELECT list."""
+    before = tokens[first - 1].token_type if first > 0 else None
+    after = tokens[close + 1].token_type if close + 1 < len(tokens) else None
+    if before not in {TokenType.SELECT, TokenType.COMMA, TokenType.DISTINCT}:
+        return False
+    if after is not None and after not in _ITEM_ENDS:
+        return False
+    depth = 0
+    for j in range(first - 1, -1, -1):  # the clause the call is in, at its own depth
+        kind = tokens[j].token_type
+        depth += {TokenType.R_PAREN: 1, TokenType.L_PAREN: -1}.get(kind, 0)
+        if depth < 0:
+            return False  # inside parentheses: a function's arguments, a VALUES row
+        if depth == 0 and kind in _CLAUSE_WORDS:
+            return kind == TokenType.SELECT
+    return False
+
+
+def _folded_token(token: Token) -> str | None:
+    """A function name token as SQL reads it, or None for what cannot name a function."""
+    if token.token_type == TokenType.IDENTIFIER:
+        return token.text
+    if token.token_type in LITERALS or not (token.text[:1].isalpha() or token.text[:1] == "_"):
+        return None
+    return token.text.lower()
+
+
+def _closing(tokens: list[Token], opening: int) -> int:
+    depth = 0
+    for j in range(opening, len(tokens)):
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tokens[j].token_type, 0)
+        if depth == 0:
+            return j
+    raise GateError("parse", "a function call's parenthesis is never closed", tokens[opening].text)
+
+
+def _arguments(tokens: list[Token], first: int, close: int) -> list[tuple[str | None, int, int]]:
+    """(name or None, start, end) of each argument between ``first`` and ``close``."""
+    if first >= close:
+        return []
+    found = []
+    depth = 0
+    begin = first
+    for j in range(first, close + 1):
+        kind = tokens[j].token_type
+        if kind == TokenType.L_PAREN:
+            depth += 1
+        elif kind == TokenType.R_PAREN and j < close:
+            depth -= 1
+        if j == close or (kind == TokenType.COMMA and depth == 0):
+            key = None
+            value_from = begin
+            if begin + 1 < j and tokens[begin + 1].token_type == TokenType.FARROW:
+                key = _folded_token(tokens[begin]) or tokens[begin].text
+                value_from = begin + 2
+            found.append((key, tokens[value_from].start, tokens[j - 1].end + 1))
+            begin = j + 1
+    return found
 
 
 def rewrite(
