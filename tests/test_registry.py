@@ -113,6 +113,7 @@ def test_wb_tables_lists_every_table_with_its_provenance(session):
     assert rows["lineitem"]["format"] == "PARQUET"
     assert rows["lineitem"]["source"] == "sql"
     assert rows["made"]["source"] == "sql"
+    assert rows["made"]["registered_by"] == "CREATE TABLE made AS SELECT 1 AS n"
     session.sql("DROP TABLE made")
     names = session.sql("SELECT name FROM wb_tables").to_pyarrow().column(0).to_pylist()
     assert "made" not in names

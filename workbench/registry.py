@@ -380,6 +380,7 @@ def tables(session: Session) -> list[dict[str, Any]]:
                 "location": reg.location if reg else None,
                 "partitioned_by": list(reg.partition_columns) if reg else [],
                 "source": reg.source if reg else None,
+                "registered_by": reg.by if reg else None,
                 "registered_at": reg.registered_at if reg else None,
             }
         )
