@@ -28,7 +28,9 @@ _USAGE = (
     "       %wb functions [ORIGIN]         every function with its origin (built-in, Rust,\n"
     "                                      Python, SQL macro) and signatures (wb_functions)\n"
     "       %wb cache                      the extension's caches: entries, bytes, hits,\n"
-    "                                      misses, largest entries, and the cache settings"
+    "                                      misses, largest entries, and the cache settings\n"
+    "       %wb config [all]               the profile, and the DataFusion settings that\n"
+    "                                      differ from DataFusion's defaults (all: every one)"
 )
 
 
@@ -79,9 +81,17 @@ class WbMagics(Magics):
 
     @staticmethod
     def _catalog(session: Any, command: str, args: list[str]) -> Any:
-        """``%wb tables``, ``describe NAME``, ``cache``, ``functions [ORIGIN]`` (None: others)."""
-        if command == "tables" and not args:
-            return session.sql("SELECT * FROM wb_tables ORDER BY name")
+        """``%wb tables``, ``config``, ``describe``, ``cache``, ``functions`` (None: others)."""
+        fixed = {
+            ("tables",): "SELECT * FROM wb_tables ORDER BY name",
+            # The profile and DataFusion's settings; without "all", only what differs.
+            ("config",): "SELECT * FROM wb_config WHERE differs IS NOT FALSE ORDER BY name",
+            ("config", "all"): "SELECT * FROM wb_config ORDER BY name",
+            ("functions",): "SELECT * FROM wb_functions ORDER BY name, kind",
+        }
+        query = fixed.get((command, *args))
+        if query is not None:
+            return session.sql(query)
         if command == "describe" and len(args) == 1:
             from workbench import registry
 
@@ -90,9 +100,7 @@ class WbMagics(Magics):
             from workbench import caches
 
             return caches.panel(session)
-        if command == "functions" and len(args) <= 1:
-            if not args:
-                return session.sql("SELECT * FROM wb_functions ORDER BY name, kind")
+        if command == "functions" and len(args) == 1:
             return session.sql(
                 "SELECT * FROM wb_functions WHERE origin = $origin ORDER BY name, kind",
                 params={"origin": args[0]},

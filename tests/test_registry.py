@@ -266,3 +266,17 @@ def test_a_python_udf_cannot_take_a_macros_name_and_mixed_case_names_work(sessio
     )
     assert decision.verdict == "registered"
     assert session.sql('SELECT "PlusSeven"(1) AS v').to_pyarrow().to_pylist() == [{"v": 8}]
+
+
+def test_wb_config_shows_the_profile_and_the_settings_that_differ(ipython):
+    ipython.run_line_magic("wb", "profile batch_size=4096")
+    shown = ipython.run_line_magic("wb", "config").to_pyarrow().to_pylist()
+    by_name = {row["name"]: row for row in shown}
+    assert by_name["workbench.batch_size"]["value"] == "4096"
+    assert by_name["datafusion.execution.batch_size"]["value"] == "4096"
+    assert by_name["datafusion.execution.batch_size"]["datafusion_default"] == "8192"
+    assert by_name["datafusion.execution.batch_size"]["differs"] is True
+    assert all(row["differs"] is not False for row in shown)
+    everything = ipython.run_line_magic("wb", "config all").to_pyarrow()
+    assert everything.num_rows > len(shown)
+    ipython.run_line_magic("wb", "profile batch_size=8192")

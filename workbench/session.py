@@ -21,7 +21,7 @@ import shlex
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -592,12 +592,40 @@ class Session:
         for name, rows in (
             ("wb_tables", lambda: registry.tables(self)),
             ("wb_functions", lambda: functions.catalog(self)),
+            ("wb_config", self._config_rows),
         ):
             if name not in query:
                 continue
             table = pyarrow.Table.from_pylist(rows())
             self.ctx.deregister_table(name)
             self.ctx.register_record_batches(name, [table.to_batches()])
+
+    def _config_rows(self) -> list[dict[str, Any]]:
+        """The effective settings: the profile's fields, and DataFusion's against its defaults."""
+        query = "SELECT name, value FROM information_schema.df_settings ORDER BY name"
+        plain = SessionContext(SessionConfig().with_information_schema(enabled=True))
+        defaults = dict(zip(*plain.sql(query).to_pydict().values(), strict=True))
+        rows = [
+            {
+                "name": f"workbench.{f.name}",
+                "value": str(getattr(self.profile, f.name)),
+                "datafusion_default": None,
+                "differs": None,
+            }
+            for f in fields(self.profile)
+        ]
+        settings = self.ctx.sql(query).to_pydict()
+        for name, value in zip(settings["name"], settings["value"], strict=True):
+            default = defaults.get(name)
+            rows.append(
+                {
+                    "name": name,
+                    "value": value,
+                    "datafusion_default": default,
+                    "differs": value != default,
+                }
+            )
+        return rows
 
     def register_udf(
         self,
