@@ -13,17 +13,32 @@ import os
 import statistics
 import subprocess
 import sys
+from decimal import Decimal
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from bench import harness
-from bench.cases import ladder
+from bench.cases import ladder, profile
 from bench.harness import Case, Measurement, Sample
 from workbench import datasets
 
 from .conftest import REPO, run_python
 
-GROUPS = {"cdf", "udf", "ladder", "tpch", "large", "overhead", "plans", "hashing", "delta", "gate"}
+GROUPS = {
+    "cdf",
+    "udf",
+    "ladder",
+    "tpch",
+    "large",
+    "overhead",
+    "plans",
+    "hashing",
+    "delta",
+    "gate",
+    "profile",
+}
 
 
 # -- the harness, on declared variants ----------------------------------------------
@@ -148,6 +163,37 @@ def test_the_slower_section_lists_each_loss_with_its_factor_and_only_losses():
         "- g / heavier: wb uses 1.50x the peak memory of raw (15.0 MB vs 10.0 MB)",
         "- g / failed: wb failed (Boom: x)",
     ]
+
+
+class _Answers:
+    """A stand-in session whose every query returns ``rows`` (a list of dicts)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def sql(self, _text):
+        return [pa.RecordBatch.from_pylist(self.rows)] if self.rows else []
+
+
+def test_a_profile_setting_that_changes_an_answer_fails_and_order_or_rounding_does_not():
+    answer = [{"k": "a", "x": 1.0, "d": Decimal("2.50")}, {"k": "b", "x": 2.0, "d": None}]
+    sessions: dict[str, Any] = {  # stand-ins for workbench.Session
+        profile.DEFAULTS: _Answers(answer),
+        "reordered, summed otherwise": _Answers(
+            [{"k": "b", "x": 2.0 + 1e-12, "d": None}, {"k": "a", "x": 1.0, "d": Decimal("2.50")}]
+        ),
+        "another value": _Answers([answer[0], {"k": "b", "x": 2.5, "d": None}]),
+        "a row short": _Answers(answer[:1]),
+    }
+    measured = {m.variant: m for m in harness.run_case(profile._case(1, sessions, repeats=2))}
+    assert measured[profile.DEFAULTS].error is None
+    assert measured["reordered, summed otherwise"].error is None
+    assert measured["reordered, summed otherwise"].metrics["rows"] == 2
+    assert "answer differs from defaults: sorted row 1 is ('b', 2.5, None)" in (
+        measured["another value"].error or ""
+    )
+    assert measured["another value"].ratio is None
+    assert measured["a row short"].error == "answer differs from defaults: 1 rows, expected 2"
 
 
 def test_the_probe_measures_the_step_not_the_peak_before_it():
@@ -452,3 +498,25 @@ def test_the_gate_group_reports_its_overhead_against_the_target_and_the_plan_cac
     assert hit_line in section
     assert "| point query |" in section
     assert "| q18 |" in _section(markdown, "gate").split("### The Ibis lanes", 1)[1]
+
+
+def test_the_profile_group_sweeps_each_setting_against_the_defaults_with_the_same_answers(
+    quick_run,
+):
+    _, report, markdown = quick_run
+    swept = [m for m in report["measurements"] if m["group"] == "profile"]
+    assert {m["case"] for m in swept} == {f"q{n:02d}" for n in profile.QUICK_QUERIES}
+    assert {m["variant"] for m in swept} == set(profile.SETTINGS)
+    assert [m for m in swept if m["error"] is not None] == []  # every setting, same rows
+    assert all(m["baseline"] == profile.DEFAULTS for m in swept)
+    rows = {(m["case"], m["variant"]): m["metrics"]["rows"] for m in swept}
+    assert sum(rows.values()) > 0  # (q18 has no rows at this scale)
+    # The geometric means printed are those of the JSON's ratios.
+    section = _section(markdown, "profile")
+    for variant in profile.SETTINGS:
+        logs = [math.log(m["ratio"]) for m in swept if m["variant"] == variant]
+        row = section.split(f"\n| {variant} | ", 1)[1].split("\n", 1)[0]
+        printed = float(row.split(" | ")[1])
+        assert printed == pytest.approx(math.exp(statistics.fmean(logs)), abs=0.006), variant
+    assert "| case | defaults | " in section
+    assert "Failed or wrong answers:\n\n- none." in section

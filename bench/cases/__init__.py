@@ -4,7 +4,19 @@ A module may also expose ``summary(measurements, *, quick) -> str``: Markdown th
 report prints under the group's heading (geometric means, what each tool returns).
 """
 
-from bench.cases import cdf, delta, gate, hashing, ladder, large, overhead, plans, tpch, udf
+from bench.cases import (
+    cdf,
+    delta,
+    gate,
+    hashing,
+    ladder,
+    large,
+    overhead,
+    plans,
+    profile,
+    tpch,
+    udf,
+)
 
 MODULES = {
     "cdf": cdf,
@@ -15,6 +27,7 @@ MODULES = {
     "large": large,
     "overhead": overhead,
     "plans": plans,
+    "profile": profile,
     "tpch": tpch,
     "udf": udf,
 }
