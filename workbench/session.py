@@ -15,6 +15,7 @@ modification time). Opt into listing caches with ``CachePolicy(list_files_limit_
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -322,6 +323,14 @@ class RuntimeProfile:
         return replace(self, **changes)
 
 
+@functools.cache
+def _datafusion_defaults() -> dict[str, str | None]:
+    """DataFusion's own settings (a plain context's ``df_settings``), read once."""
+    plain = SessionContext(SessionConfig().with_information_schema(enabled=True))
+    rows = plain.sql("SELECT name, value FROM information_schema.df_settings").to_pydict()
+    return dict(zip(rows["name"], rows["value"], strict=True))
+
+
 def _runtime(p: RuntimeProfile) -> RuntimeEnvBuilder:
     """The runtime of a profile: spill directory (created) and memory pool."""
     runtime = RuntimeEnvBuilder()
@@ -370,7 +379,6 @@ class Session:
             .with_allow_dml(allow=False)
             .with_allow_statements(allow=False)
         )
-        self.registrations: dict[str, str] = {}
         self.registry = Registry()
         """How each table was registered: DDL, provenance, format, partitions, options."""
         self.delta_tables: dict[str, DeltaTable] = {}
@@ -391,7 +399,6 @@ class Session:
         """Functions written in Python: ``register_udf``'s, the workbench's, Ibis' helpers."""
         self.rust_functions: set[str] = {*self.registered, "table_changes"}
         """Functions of the Rust extension registered in this session."""
-        """Table name -> the DDL that registers it (for bundles); see ``record_registration``."""
         self._options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
@@ -603,8 +610,7 @@ class Session:
     def _config_rows(self) -> list[dict[str, Any]]:
         """The effective settings: the profile's fields, and DataFusion's against its defaults."""
         query = "SELECT name, value FROM information_schema.df_settings ORDER BY name"
-        plain = SessionContext(SessionConfig().with_information_schema(enabled=True))
-        defaults = dict(zip(*plain.sql(query).to_pydict().values(), strict=True))
+        defaults = _datafusion_defaults()
         rows = [
             {
                 "name": f"workbench.{f.name}",
@@ -1136,6 +1142,11 @@ class Session:
             param_values={"name": ddl.name, "version": version},
         )
 
+    @property
+    def registrations(self) -> dict[str, str]:
+        """Table name -> the DDL that registers it again (for bundles), from the registry."""
+        return self.registry.ddl()
+
     def record_registration(
         self, name: str, ddl: str | None, *, source: str = "api", by: str | None = None
     ) -> None:
@@ -1146,10 +1157,6 @@ class Session:
         ``--`` comment saying why there is none (a Python object, say). ``source`` is
         ``sql`` or ``api`` and ``by`` the statement or call (``%wb tables`` shows them).
         """
-        if ddl is None:
-            self.registrations.pop(name, None)
-        else:
-            self.registrations[name] = ddl
         self.registry.record(name, ddl, source=source, by=by or ddl or "")
         self.gate.changed()
 

@@ -108,10 +108,6 @@ class Macro:
         body = self.body.copy().transform(put)
         return exp.cast(exp.paren(body), exp.DataType.build(self.returns, dialect=DIALECT))
 
-    @property
-    def body_sql(self) -> str:
-        return self.body.sql(DIALECT)
-
 
 def _folded(identifier: exp.Expr) -> str:
     """A name as SQL reads it: unquoted folds to lower case, quoted stays as written."""
