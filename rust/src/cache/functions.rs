@@ -102,68 +102,50 @@ fn capsule<'py>(
     PyCapsule::new_with_value(py, ffi, c"datafusion_table_function")
 }
 
-/// Python handle: `datafusion.udtf(MetadataCache(), "wb_metadata_cache")`.
-#[pyclass(name = "MetadataCache", module = "workbench._ext", frozen)]
-#[derive(Default)]
-pub struct PyMetadataCache;
+/// A `#[pyclass]` whose capsule is the table function over one of the caches.
+macro_rules! cache_function {
+    ($rust:ident, $python:literal, $kind:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[pyclass(name = $python, module = "workbench._ext", frozen)]
+        #[derive(Default)]
+        pub struct $rust;
 
-#[pymethods]
-impl PyMetadataCache {
-    #[new]
-    fn new() -> Self {
-        Self
-    }
+        #[pymethods]
+        impl $rust {
+            #[new]
+            fn new() -> Self {
+                Self
+            }
 
-    fn __datafusion_table_function__<'py>(
-        &self,
-        py: Python<'py>,
-        session: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        capsule(py, Kind::Metadata, session)
-    }
+            fn __datafusion_table_function__<'py>(
+                &self,
+                py: Python<'py>,
+                session: Bound<'py, PyAny>,
+            ) -> PyResult<Bound<'py, PyCapsule>> {
+                capsule(py, $kind, session)
+            }
+        }
+    };
 }
 
-/// Python handle: `datafusion.udtf(StatisticsCache(), "wb_statistics_cache")`.
-#[pyclass(name = "StatisticsCache", module = "workbench._ext", frozen)]
-#[derive(Default)]
-pub struct PyStatisticsCache;
-
-#[pymethods]
-impl PyStatisticsCache {
-    #[new]
-    fn new() -> Self {
-        Self
-    }
-
-    fn __datafusion_table_function__<'py>(
-        &self,
-        py: Python<'py>,
-        session: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        capsule(py, Kind::Statistics, session)
-    }
-}
-
-/// Python handle: `datafusion.udtf(ListFilesCache(), "wb_list_files_cache")`.
-#[pyclass(name = "ListFilesCache", module = "workbench._ext", frozen)]
-#[derive(Default)]
-pub struct PyListFilesCache;
-
-#[pymethods]
-impl PyListFilesCache {
-    #[new]
-    fn new() -> Self {
-        Self
-    }
-
-    fn __datafusion_table_function__<'py>(
-        &self,
-        py: Python<'py>,
-        session: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        capsule(py, Kind::ListFiles, session)
-    }
-}
+cache_function!(
+    PyMetadataCache,
+    "MetadataCache",
+    Kind::Metadata,
+    "Python handle: `datafusion.udtf(MetadataCache(), \"wb_metadata_cache\")`."
+);
+cache_function!(
+    PyStatisticsCache,
+    "StatisticsCache",
+    Kind::Statistics,
+    "Python handle: `datafusion.udtf(StatisticsCache(), \"wb_statistics_cache\")`."
+);
+cache_function!(
+    PyListFilesCache,
+    "ListFilesCache",
+    Kind::ListFiles,
+    "Python handle: `datafusion.udtf(ListFilesCache(), \"wb_list_files_cache\")`."
+);
 
 #[cfg(test)]
 mod tests {

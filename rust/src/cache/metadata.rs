@@ -263,6 +263,18 @@ pub(crate) fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// A Utf8 column of `rows`, one value each.
+pub(crate) fn strings<T>(rows: &[T], value: impl Fn(&T) -> &str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(value)))
+}
+
+/// An Int64 column of `rows` (counts and sizes, saturating at `i64::MAX`).
+pub(crate) fn ints<T>(rows: &[T], value: impl Fn(&T) -> u64) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(
+        rows.iter().map(|r| int(value(r))),
+    ))
+}
+
 /// The columns of `wb_metadata_cache()`.
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -282,19 +294,11 @@ pub fn schema() -> SchemaRef {
 /// `rows` as of `now`, in [`schema`].
 pub fn batch(rows: &[MetadataRow], now: SystemTime) -> DfResult<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.path.as_str()),
-        )),
+        strings(rows, |r| r.path.as_str()),
         Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.cached)))),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.size_bytes as u64)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.hits)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.misses)),
-        )),
+        ints(rows, |r| r.size_bytes as u64),
+        ints(rows, |r| r.hits),
+        ints(rows, |r| r.misses),
         Arc::new(Int64Array::from_iter(
             rows.iter().map(|r| r.file_size_bytes.map(int)),
         )),

@@ -7,14 +7,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use deltalake_core::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-};
+use deltalake_core::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch};
 use deltalake_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake_core::datafusion::common::Result as DfResult;
 
 use super::lock;
-use super::metadata::{age_s, int, timestamp_field, timestamps};
+use super::metadata::{age_s, ints, strings, timestamp_field, timestamps};
 
 /// A table whose caches a session shows.
 pub trait CachedTable: Send + Sync {
@@ -139,10 +137,6 @@ impl TableCounters {
     }
 }
 
-fn size(value: usize) -> i64 {
-    int(value as u64)
-}
-
 /// The columns of `wb_statistics_cache()`.
 pub fn statistics_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -162,27 +156,13 @@ pub fn statistics_schema() -> SchemaRef {
 /// `rows` as of `now`, in [`statistics_schema`].
 pub fn statistics_batch(rows: &[StatisticsRow], now: SystemTime) -> DfResult<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.table.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.location.as_str()),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.version)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| size(r.entries)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| size(r.size_bytes)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.hits)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.misses)),
-        )),
+        strings(rows, |r| r.table.as_str()),
+        strings(rows, |r| r.location.as_str()),
+        ints(rows, |r| r.version),
+        ints(rows, |r| r.entries as u64),
+        ints(rows, |r| r.size_bytes as u64),
+        ints(rows, |r| r.hits),
+        ints(rows, |r| r.misses),
         Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.pinned)))),
         timestamps(rows.iter().map(|r| Some(r.cached_at))),
         Arc::new(Float64Array::from_iter_values(
@@ -209,24 +189,12 @@ pub fn listing_schema() -> SchemaRef {
 /// `rows` as of `now`, in [`listing_schema`].
 pub fn listing_batch(rows: &[ListingRow], now: SystemTime) -> DfResult<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.table.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.location.as_str()),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| size(r.entries)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| size(r.new_commits)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.hits)),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| int(r.misses)),
-        )),
+        strings(rows, |r| r.table.as_str()),
+        strings(rows, |r| r.location.as_str()),
+        ints(rows, |r| r.entries as u64),
+        ints(rows, |r| r.new_commits as u64),
+        ints(rows, |r| r.hits),
+        ints(rows, |r| r.misses),
         timestamps(rows.iter().map(|r| r.listed_at)),
         Arc::new(Float64Array::from_iter(
             rows.iter().map(|r| r.listed_at.map(|at| age_s(at, now))),
