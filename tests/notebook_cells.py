@@ -21,9 +21,19 @@ def executed(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def outputs(cell: Any, *, traceback: bool = False) -> str:
-    """Everything ``cell`` showed: plain text, HTML, streams, and errors (with traceback)."""
-    parts = []
+    """Everything ``cell`` showed: plain text, HTML, streams, and errors (with traceback).
+
+    A kernel may split one ``print`` over several stream messages (it does under load), so
+    consecutive outputs of the same stream are joined as the user sees them, with no separator.
+    """
+    parts: list[str] = []
+    previous_stream = None
     for output in cell.get("outputs", []):
+        stream = output.get("name") if output["output_type"] == "stream" else None
+        if stream is not None and stream == previous_stream:
+            parts[-1] += output.get("text", "")
+            continue
+        previous_stream = stream
         data = output.get("data", {})
         parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
         if output["output_type"] == "error":

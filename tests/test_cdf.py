@@ -18,6 +18,8 @@ from deltalake import DeltaTable, write_deltalake
 
 from workbench.errors import SqlError
 
+from .notebook_cells import code_cell, outputs
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -349,13 +351,7 @@ def cdf_notebook(tmp_path_factory):
 
 
 def _notebook_outputs(notebook, starts: str) -> str:
-    cell = next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(starts))
-    parts = []
-    for output in cell.get("outputs", []):
-        data = output.get("data", {})
-        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
-        parts += [output.get("evalue", "")] if output["output_type"] == "error" else []
-    return "\n".join(parts)
+    return outputs(code_cell(notebook, starts))
 
 
 @pytest.mark.kernel

@@ -21,6 +21,7 @@ from workbench.tour import execute_notebook
 from workbench.widgets.pruning import report_bundle, report_html
 
 from .conftest import REPO
+from .notebook_cells import outputs
 
 
 def _index(session, name: str) -> dict[str, dict]:
@@ -261,12 +262,7 @@ def prune_notebook(tmp_path_factory):
     return nbformat.read(execute_notebook(REPO / "notebooks" / "prune.ipynb", out), as_version=4)
 
 
-def _outputs(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        data = output.get("data", {})
-        parts += [data.get("text/plain", ""), data.get("text/html", ""), output.get("text", "")]
-    return "\n".join(parts)
+_outputs = outputs
 
 
 def _cell(notebook, starts: str):
