@@ -87,3 +87,16 @@ def run_python(code: str, *, peak_memory: bool = False) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def physical_operator_count(scale: float, sql: str) -> int:
+    """How many operators DataFusion plans for ``sql`` over TPC-H at ``scale`` with the
+    default profile: what a notebook's plan tree of it must show (the plan's shape follows
+    the machine's tuning, see ``workbench.session.machine_tuning``)."""
+    session = workbench.RuntimeProfile().session()
+    datasets.tpch(scale).register(session)
+
+    def count(plan) -> int:
+        return 1 + sum(count(child) for child in plan.children())
+
+    return count(session.ctx.sql(sql).execution_plan())

@@ -210,6 +210,8 @@ _SETTING_ALIASES = {
 _SETTABLE: dict[str, tuple[str, ...]] = {
     "target_partitions": ("count", "none"),
     "batch_size": ("count",),
+    "join_single_partition_bytes": ("size", "none"),
+    "join_single_partition_rows": ("count", "none"),
     "memory_limit_bytes": ("size", "none"),
     "spill_dir": ("text", "none"),
     "read_only": ("bool",),
@@ -243,10 +245,67 @@ def _setting_value(name: str, value: str, kinds: tuple[str, ...]) -> Any:
 
 
 @dataclass(frozen=True)
-class RuntimeProfile:
-    """How a session runs. Sizes are bytes; ``None`` means DataFusion's default."""
+class MachineTuning:
+    """The settings the workbench derives from the machine (docs/performance.md has the
+    measurements behind each): where a field is ``None`` DataFusion's default stands."""
 
-    target_partitions: int | None = None
+    cores: int
+    memory_bytes: int
+    target_partitions: int | None
+    join_single_partition_bytes: int | None
+    join_single_partition_rows: int | None
+
+
+_JOIN_MIN_MEMORY = 8 << 30
+"""Single-partition hash joins up to 64 MiB / 4M rows need this much memory in the machine."""
+
+
+@functools.cache
+def machine_tuning() -> MachineTuning:
+    """Defaults for this machine, from its cores and memory (read once per process).
+
+    * ``target_partitions``: two per core up to four partitions, then one per core
+      (DataFusion's default). Measured at 2 cores: 4 partitions with the joins below gave a
+      TPC-H SF1 geometric mean of 0.90 against DataFusion's defaults.
+    * Hash joins whose build side is under 64 MiB / 4M rows run in a single partition
+      (``CollectLeft``) instead of repartitioning both sides: measured 0.97 alone, 0.62 on
+      q07. DataFusion's own thresholds are 1 MiB / 128K rows. Only with 8 GiB or more, since
+      every partition probes the one build table and a query may hold several.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = max(1, cores or 1)
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    partitions = max(cores, min(2 * cores, 4))
+    joins = memory >= _JOIN_MIN_MEMORY
+    return MachineTuning(
+        cores=cores,
+        memory_bytes=memory,
+        target_partitions=partitions if partitions != cores else None,
+        join_single_partition_bytes=64 << 20 if joins else None,
+        join_single_partition_rows=4_000_000 if joins else None,
+    )
+
+
+@dataclass(frozen=True)
+class RuntimeProfile:
+    """How a session runs. Sizes are bytes; ``None`` means DataFusion's default.
+
+    The engine settings default to :func:`machine_tuning`'s; ``RuntimeProfile.datafusion()``
+    is the profile with DataFusion's own engine defaults (the bench's baseline).
+    """
+
+    target_partitions: int | None = field(
+        default_factory=lambda: machine_tuning().target_partitions
+    )
+    join_single_partition_bytes: int | None = field(
+        default_factory=lambda: machine_tuning().join_single_partition_bytes
+    )
+    """A hash join whose build side is estimated under this many bytes runs in one partition
+    (``datafusion.optimizer.hash_join_single_partition_threshold``)."""
+    join_single_partition_rows: int | None = field(
+        default_factory=lambda: machine_tuning().join_single_partition_rows
+    )
+    """The same threshold in rows (``..._threshold_rows``)."""
     batch_size: int = 8192
     memory_limit_bytes: int | None = None
     spill_dir: str | None = None
@@ -276,6 +335,8 @@ class RuntimeProfile:
     def __post_init__(self) -> None:
         checks = {
             "target_partitions": self.target_partitions is None or self.target_partitions >= 1,
+            "join_single_partition_bytes": (self.join_single_partition_bytes or 0) >= 0,
+            "join_single_partition_rows": (self.join_single_partition_rows or 0) >= 0,
             "batch_size": self.batch_size >= 1,
             "memory_limit_bytes": self.memory_limit_bytes is None or self.memory_limit_bytes > 0,
             "max_materialize_bytes": self.max_materialize_bytes >= 0,
@@ -296,6 +357,12 @@ class RuntimeProfile:
             if not ok:
                 msg = f"RuntimeProfile.{name}={getattr(self, name)!r} is out of range"
                 raise ConfigError(msg)
+
+    @classmethod
+    def datafusion(cls, **changes: Any) -> RuntimeProfile:
+        """A profile with DataFusion's own engine defaults instead of the machine's tuning."""
+        plain = {"target_partitions": None, "join_single_partition_bytes": None}
+        return cls(**{**plain, "join_single_partition_rows": None, **changes})
 
     def session(self) -> Session:
         """A new Session with this profile's settings and extension components."""
@@ -356,6 +423,13 @@ class Session:
         config = SessionConfig().with_information_schema(enabled=True).with_batch_size(p.batch_size)
         if p.target_partitions is not None:
             config = config.with_target_partitions(p.target_partitions)
+        joins = {
+            "hash_join_single_partition_threshold": p.join_single_partition_bytes,
+            "hash_join_single_partition_threshold_rows": p.join_single_partition_rows,
+        }
+        for name, value in joins.items():
+            if value is not None:
+                config = config.set(f"datafusion.optimizer.{name}", str(value))
         try:
             self.ctx = SessionContext(config, _runtime(p))
         except Exception as exc:

@@ -1,14 +1,15 @@
-"""DataFusion settings swept over TPC-H through the workbench (issue 18, item 1, first step).
+"""DataFusion settings swept over TPC-H through the workbench (issue 18, item 1).
 
 Which of DataFusion's settings should the workbench change from their defaults on a small
 machine? One case per TPC-H query (scale 1; 0.01 and three queries in quick mode), one
 variant per setting, each in its own ``workbench.Session`` over the same Parquet files:
 
-* ``defaults``: ``RuntimeProfile()`` as shipped, i.e. DataFusion's defaults (the baseline
-  and the subject: where a setting beats it, the report's slower section says so);
-* each setting alone, applied with ``SET`` right after the session is made, or through
-  the profile's own field (``target_partitions``, ``batch_size``);
-* the issue's best combination: the join threshold with ``target_partitions`` = 4.
+* ``defaults``: ``RuntimeProfile.datafusion()``, DataFusion's own engine defaults (the
+  baseline and the subject: where a setting beats it, the report's slower section says so);
+* each setting alone, through the profile's own field or applied with ``SET`` right after
+  the session is made;
+* ``workbench defaults``: ``RuntimeProfile()`` as shipped, with the settings
+  :func:`workbench.session.machine_tuning` derives from this machine.
 
 A run streams every row out of ``Session.sql`` (q15's three statements go whole, as one
 cell), timed; its rows are then checked against the defaults' answer, computed once per
@@ -58,26 +59,20 @@ PARTITIONS = "target_partitions=4"
 PUSHDOWN = "pushdown_filters=true"
 BATCH = "batch_size=16384"
 SORT_MERGE = "prefer_hash_join=false"
-BEST = "join threshold + target_partitions=4"
+BEST = "workbench defaults"
 
-_JOIN_SETS = (
-    "SET datafusion.optimizer.hash_join_single_partition_threshold = 67108864",
-    "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 4000000",
-)
+_PLAIN = workbench.RuntimeProfile.datafusion
 SETTINGS: dict[str, tuple[workbench.RuntimeProfile, tuple[str, ...]]] = {
-    DEFAULTS: (workbench.RuntimeProfile(), ()),
-    JOIN_THRESHOLD: (workbench.RuntimeProfile(), _JOIN_SETS),
-    PARTITIONS: (workbench.RuntimeProfile(target_partitions=4), ()),
-    PUSHDOWN: (
-        workbench.RuntimeProfile(),
-        ("SET datafusion.execution.parquet.pushdown_filters = true",),
+    DEFAULTS: (_PLAIN(), ()),
+    JOIN_THRESHOLD: (
+        _PLAIN(join_single_partition_bytes=64 << 20, join_single_partition_rows=4_000_000),
+        (),
     ),
-    BATCH: (workbench.RuntimeProfile(batch_size=16384), ()),
-    SORT_MERGE: (
-        workbench.RuntimeProfile(),
-        ("SET datafusion.optimizer.prefer_hash_join = false",),
-    ),
-    BEST: (workbench.RuntimeProfile(target_partitions=4), _JOIN_SETS),
+    PARTITIONS: (_PLAIN(target_partitions=4), ()),
+    PUSHDOWN: (_PLAIN(), ("SET datafusion.execution.parquet.pushdown_filters = true",)),
+    BATCH: (_PLAIN(batch_size=16384), ()),
+    SORT_MERGE: (_PLAIN(), ("SET datafusion.optimizer.prefer_hash_join = false",)),
+    BEST: (workbench.RuntimeProfile(), ()),
 }
 """Variant -> (its profile, statements run right after the session is made)."""
 

@@ -1,0 +1,83 @@
+"""One TPC-H query in a fresh process under a memory limit: ``python -m bench.tpch_probe``.
+
+``python -m bench.tpch_probe ENGINE PARQUET_DIR QUERY LIMIT_BYTES SPILL_DIR``, ENGINE
+``workbench`` or ``duckdb``. The process sets up the engine with the memory limit and a
+spill directory, registers the eight tables over the Parquet files in PARQUET_DIR, runs
+query QUERY (1-22) streaming its rows out and keeping none, and prints one line
+``PROBE {json}``: ``seconds``, ``rows``, ``peak_rss_mb`` (the process's resident
+high-water mark over its whole life, ``VmHWM``: what the machine had to give it),
+``start_rss_mb`` (after set-up, before the query), and for the workbench what its run
+record says about a retry (``retried``). A failure is ``error``, the first line of it.
+
+A process per query keeps each peak its own: memory a query returned to the allocator
+would otherwise hide the next one's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.probe import PREFIX, _status_mb
+from workbench import datasets
+
+
+def _workbench(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, object]:
+    import workbench
+
+    session = workbench.RuntimeProfile(memory_limit_bytes=limit, spill_dir=str(spill)).session()
+    for table in datasets.TABLES:
+        location = str(parquet / f"{table}.parquet").replace("'", "''")
+        session.sql(f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'")
+    start = _status_mb("VmRSS")
+    started = time.perf_counter()
+    result = session.sql(datasets.tpch_query(query))
+    rows = sum(batch.num_rows for batch in result)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "start_rss_mb": start,
+        "retried": getattr(result.run, "retried", None),
+    }
+
+
+def _duckdb(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, object]:
+    import duckdb
+
+    con = duckdb.connect(
+        config={"memory_limit": f"{limit // 2**20}MiB", "temp_directory": str(spill)}
+    )
+    for table in datasets.TABLES:
+        path = str(parquet / f"{table}.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path}')")
+    start = _status_mb("VmRSS")
+    started = time.perf_counter()
+    rows = 0
+    # q15's three statements: the view, the query, the drop; the rows are the query's.
+    for statement in filter(str.strip, datasets.tpch_query(query).split(";")):
+        reader = con.execute(statement).fetch_record_batch()
+        rows += sum(batch.num_rows for batch in reader)
+    return {"seconds": time.perf_counter() - started, "rows": rows, "start_rss_mb": start}
+
+
+ENGINES = {"workbench": _workbench, "duckdb": _duckdb}
+
+
+def main(argv: list[str]) -> int:
+    from bench.harness import first_line
+
+    engine, parquet, query, limit, spill = argv
+    try:
+        found = ENGINES[engine](Path(parquet), int(query), int(limit), Path(spill))
+    except Exception as exc:  # noqa: BLE001  (the parent reports the failure as a result)
+        found = {"error": first_line(exc)}
+    found["peak_rss_mb"] = _status_mb("VmHWM")
+    print(PREFIX + json.dumps(found), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
