@@ -40,7 +40,7 @@ def _workbench(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, 
         "seconds": seconds,
         "rows": rows,
         "start_rss_mb": start,
-        "retried": getattr(result.run, "retried", None),
+        "retried": result.run.retried,
     }
 
 

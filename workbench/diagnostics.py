@@ -75,6 +75,7 @@ _RUNS_SCHEMA = pa.schema(
         ("rewrites", pa.list_(pa.string())),
         ("plan_cache", pa.string()),
         ("cache_settings", pa.list_(pa.string())),
+        ("retried", pa.string()),
     ]
 )
 _LANE_GAPS_SCHEMA = pa.schema(

@@ -32,8 +32,10 @@ with DataFusion's error.
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,18 +60,59 @@ from workbench.runs import RunRecord, RunStatus, RunTracker
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import datafusion
     import polars as pl
     from datafusion.record_batch import RecordBatchStream
 
     from workbench.ingress import Statement
+    from workbench.stall import StallWatch
 
 
 _STOPPED = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
 PAGE_AHEAD_KEEP_BYTES = 64 << 20
 """Bytes of rows a jump ahead with ``page()`` keeps before it streams past the rest."""
+
+
+_CONSUMERS = (
+    ("HashJoinInput", "HashJoinExec", "its build side is held in memory and cannot spill"),
+    ("ExternalSorter", "SortExec", "it spilled and still needs memory to merge its runs"),
+    ("GroupedHashAggregateStream", "AggregateExec", "its groups do not fit"),
+    ("SortMergeJoin", "SortMergeJoinExec", "the rows of one join key do not fit"),
+    ("RepartitionExec", "RepartitionExec", "batches queued between partitions do not fit"),
+)
+_CONSUMER = re.compile(r"for (\w+)(?:\[\d+\])?")
+_POOL = re.compile(r"pool_size: ([\d.]+ \w+)")
+
+
+def memory_hint(message: str) -> str | None:
+    """For DataFusion's out-of-memory error: which operator ran out, and what to change."""
+    if "Resources exhausted" not in message:
+        return None
+    consumer = _CONSUMER.search(message.split("Resources exhausted", 1)[1])
+    name = consumer.group(1) if consumer else "an operator"
+    operator, why = next(
+        ((op, why) for prefix, op, why in _CONSUMERS if name.startswith(prefix)), (name, "")
+    )
+    pool = _POOL.search(message)
+    size = f" (the pool is {pool.group(1)})" if pool else ""
+    return (
+        f"out of memory in {operator}{': ' + why if why else ''}{size}. Give the session more "
+        "with `%wb profile memory_limit=8GB` (RuntimeProfile(memory_limit_bytes=...)), or "
+        "make the query hold less: filter or aggregate before the join or sort"
+    )
+
+
+class StalledError(Exception):
+    """A query waited with the process idle: DataFusion's deadlock under a memory limit."""
+
+    def __init__(self, window_s: float) -> None:
+        super().__init__(
+            f"no progress for {window_s:g} s with the process idle: DataFusion 55 can deadlock "
+            "when RepartitionExec spills under a memory limit (apache/datafusion#24883). Run "
+            "it on one partition: `%wb profile target_partitions=1`, or without the limit"
+        )
 
 
 class Result:
@@ -87,8 +130,15 @@ class Result:
         statement: Statement | None = None,
         cell: str | None = None,
         ran: str | None = None,
+        recover: Callable[[Exception, bool], tuple[datafusion.DataFrame, bool]] | None = None,
+        watch: StallWatch | None = None,
     ) -> None:
         self._df = df
+        # The session's answer to a failure while running: the plan to keep instead of the
+        # failed one (which holds the memory it reserved), and whether to run it now (once).
+        self._recover = recover
+        self._watch = watch
+        self._final_plan: PlanTree | None = None
         self._tracker = tracker
         self.started = time.perf_counter()
         """``time.perf_counter()`` when the Result was created: the origin of elapsed times."""
@@ -160,9 +210,10 @@ class Result:
             raise self._stopped
         if self._exhausted:
             return None
-        stream = self._stream or self._open_stream()
+        if self._stream is None:
+            self._open_stream()
         with self._engine_errors("failed while running"):
-            pulled = next(stream, None)
+            pulled = self._pull()
         if pulled is None:
             self._exhausted = True
             self._stream = None
@@ -177,6 +228,43 @@ class Result:
             self._schema = batch.schema
         self._tracker.batch(batch.num_rows, batch.nbytes)
         return batch
+
+    def _pull(self) -> Any:
+        """The next batch of the stream. On a failure the session's ``recover`` gives the
+        plan to keep; before the first batch it may say to run that plan instead (a hash join
+        ran out of memory, or the query stalled), and the run records the retry."""
+        while True:
+            stream = self._stream
+            assert stream is not None, "the stream is opened before it is pulled"
+            try:
+                with self._watching():
+                    return next(stream, None)
+            except KeyboardInterrupt:
+                if self._watch is None or not self._watch.stalled:
+                    raise
+                failure: Exception = StalledError(self._watch.window_s)
+            except Exception as exc:  # noqa: BLE001  (re-raised below unless recovered)
+                # The error's traceback must not keep the failed stream (DataFusion's wrapper
+                # frame holds it): dropping it stops its tasks and frees their memory.
+                traceback.clear_frames(exc.__traceback__)
+                # An interrupt that landed in Python code the plan runs (a UDF) comes wrapped.
+                watch = self._watch
+                failure = StalledError(watch.window_s) if watch and watch.stalled else exc
+            stream = self._stream = None
+            if self._recover is None:
+                raise failure
+            first_try = self._tracker.record.retried is None
+            self._df, again = self._recover(
+                failure, first_try and self._tracker.record.batches == 0
+            )
+            if not again:
+                raise failure
+            first = python_error_text(str(failure).removeprefix("DataFusion error: "))
+            self._tracker.note(retried=first.splitlines()[0])
+            self._stream = self._df.execute_stream()
+
+    def _watching(self) -> contextlib.AbstractContextManager[None]:
+        return self._watch.pulling() if self._watch is not None else contextlib.nullcontext()
 
     def _open_stream(self) -> RecordBatchStream:
         # Physical planning happens here: a planning error, not a failure mid-run.
@@ -217,8 +305,9 @@ class Result:
                 line, column = statement.cell_position(found.line, found.column)
                 location = SqlLocation(line, column, found.length)
         several = self._ran is not None
+        hint = memory_hint(message)
         return SqlError(
-            f"query {when}: {message}",
+            f"query {when}: {message}" + (f"\n{hint}" if hint else ""),
             sql=self._cell,
             location=location,
             statement=statement.index + 1 if several and statement is not None else None,
@@ -484,8 +573,15 @@ class Result:
             partial.unlink(missing_ok=True)
         return target
 
+    def let_go_of_plan(self, fresh: datafusion.DataFrame, tree: PlanTree) -> None:
+        """The session let go of this ended run's executed plan: keep its tree instead."""
+        self._df = fresh
+        self._final_plan = tree
+
     def plan(self) -> PlanTree:
         """The physical plan with the metrics of this run so far (complete once exhausted)."""
+        if self._final_plan is not None:
+            return self._final_plan
         return capture(
             self._df, analyzed=self._exhausted, sql=self._tracker.record.sql, run_id=self.run.run_id
         )

@@ -21,7 +21,8 @@ import re
 import shlex
 import time
 import warnings
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,12 +65,13 @@ from workbench.ingress.params import check_value, missing_placeholders
 from workbench.ingress.statements import Kind, position
 from workbench.plan_cache import PlanCache, cache_key, normal_form
 from workbench.registry import Registry
-from workbench.result import Result
+from workbench.result import Result, StalledError
 from workbench.runs import DeltaFiles, RunRecord, RunStatus, RunTracker, new_run_id
+from workbench.stall import StallWatch
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import pyarrow as pa
     from datafusion.record_batch import RecordBatchStream
@@ -79,6 +81,10 @@ if TYPE_CHECKING:
 DEFAULT_EXTENSIONS = tuple(extension.COMPONENT_KINDS)
 _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
+_EXECUTED_PLANS = 0
+"""Ended runs whose executed plans (and the memory DataFusion keeps on them) stay whole
+when the next run starts: none, since a plan tree with the final metrics serves every use
+(measured: a kept executed join held 7 MB of a 12 MB pool and failed the next query)."""
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
 _PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
 _PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
@@ -98,6 +104,10 @@ class _Remembered:
     """The plan cache key of the statement (dropped from the cache if the run fails)."""
     expr: Any = None
     """The Ibis expression of a direct-lane run (its SQL is written only for bundles)."""
+    tree: PlanTree | None = None
+    """The plan with its final metrics, kept when the executed plan was let go."""
+    result: weakref.ref[Result] | None = None
+    """The run's Result, while the user holds it."""
 
 
 @dataclass
@@ -222,6 +232,7 @@ _SETTABLE: dict[str, tuple[str, ...]] = {
     "sql_gate": ("bool",),
     "plan_cache": ("bool",),
     "udf_policy": ("text",),
+    "tuning": ("text",),
 }
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -256,6 +267,18 @@ class MachineTuning:
     join_single_partition_rows: int | None
 
 
+_SPILLING_JOINS = {
+    "datafusion.optimizer.prefer_hash_join": "false",
+    "datafusion.optimizer.hash_join_single_partition_threshold": "0",
+    "datafusion.optimizer.hash_join_single_partition_threshold_rows": "0",
+}
+"""A retry's settings after a hash join ran out of memory: sort-merge joins everywhere."""
+_ONE_PARTITION = {"datafusion.execution.target_partitions": "1"}
+"""A retry's settings after a stall: no RepartitionExec."""
+_SORT_SPILL_RESERVATION = 10 << 20
+"""DataFusion's ``sort_spill_reservation_bytes``."""
+_SORT_RESERVATION_SHARE = 32
+"""A sort's merge reservation is at most this share of the memory pool (1/32)."""
 _JOIN_MIN_MEMORY = 8 << 30
 """Single-partition hash joins up to 64 MiB / 4M rows need this much memory in the machine."""
 
@@ -291,23 +314,31 @@ class RuntimeProfile:
     """How a session runs. Sizes are bytes; ``None`` means DataFusion's default.
 
     The engine settings default to :func:`machine_tuning`'s; ``RuntimeProfile.datafusion()``
-    is the profile with DataFusion's own engine defaults (the bench's baseline).
+    (``tuning="datafusion"``) is the profile with DataFusion's own (the bench's baseline).
     """
 
-    target_partitions: int | None = field(
-        default_factory=lambda: machine_tuning().target_partitions
-    )
-    join_single_partition_bytes: int | None = field(
-        default_factory=lambda: machine_tuning().join_single_partition_bytes
-    )
+    target_partitions: int | None = None
+    """Partitions of a plan; ``None``: as ``tuning`` says."""
+    join_single_partition_bytes: int | None = None
     """A hash join whose build side is estimated under this many bytes runs in one partition
-    (``datafusion.optimizer.hash_join_single_partition_threshold``)."""
-    join_single_partition_rows: int | None = field(
-        default_factory=lambda: machine_tuning().join_single_partition_rows
-    )
-    """The same threshold in rows (``..._threshold_rows``)."""
+    (``datafusion.optimizer.hash_join_single_partition_threshold``); ``None``: as ``tuning``
+    says."""
+    join_single_partition_rows: int | None = None
+    """The same threshold in rows (``..._threshold_rows``); ``None``: as ``tuning`` says."""
+    tuning: str = "machine"
+    """Where the engine settings left ``None`` come from: ``machine`` (the workbench's,
+    :func:`machine_tuning`; under a ``memory_limit_bytes``, DataFusion's) or ``datafusion``."""
     batch_size: int = 8192
     memory_limit_bytes: int | None = None
+    """What the session's queries may take, in all. DataFusion's memory pool gets
+    ``memory_pool_share`` of it; the rest is for what the pool does not count (the process
+    itself, Parquet decoding, batches in flight). A query whose hash join runs out of it
+    before its first batch runs again with sort-merge joins, which spill."""
+    memory_pool_share: float = 0.75
+    stall_s: float | None = 20.0
+    """Under a memory limit, a wait for a batch this long with the process idle is a stall
+    (DataFusion's deadlock when RepartitionExec spills, :mod:`workbench.stall`): the query
+    runs again on one partition. ``None`` turns the watch off."""
     spill_dir: str | None = None
     cache: CachePolicy = field(default_factory=CachePolicy)
     read_only: bool = False
@@ -339,6 +370,9 @@ class RuntimeProfile:
             "join_single_partition_rows": (self.join_single_partition_rows or 0) >= 0,
             "batch_size": self.batch_size >= 1,
             "memory_limit_bytes": self.memory_limit_bytes is None or self.memory_limit_bytes > 0,
+            "memory_pool_share": 0 < self.memory_pool_share <= 1,
+            "stall_s": self.stall_s is None or self.stall_s > 0,
+            "tuning": self.tuning in {"machine", "datafusion"},
             "max_materialize_bytes": self.max_materialize_bytes >= 0,
             "preview_rows": self.preview_rows >= 0,
             "udf_policy": self.udf_policy in udf_policy.POLICIES,
@@ -361,8 +395,43 @@ class RuntimeProfile:
     @classmethod
     def datafusion(cls, **changes: Any) -> RuntimeProfile:
         """A profile with DataFusion's own engine defaults instead of the machine's tuning."""
-        plain = {"target_partitions": None, "join_single_partition_bytes": None}
-        return cls(**{**plain, "join_single_partition_rows": None, **changes})
+        return cls(**{"tuning": "datafusion", **changes})
+
+    def engine_settings(self) -> dict[str, int]:
+        """The engine settings this profile sets (the rest stay DataFusion's defaults).
+
+        Under a memory limit the machine's tuning steps back to DataFusion's values: one
+        partition per core and small single-partition joins hold the limit better (TPC-H
+        SF10 under 2 GiB, q21: 2.25 GB peak against 2.87 GB; docs/performance.md).
+        """
+        tuned = self.tuning == "machine" and self.memory_limit_bytes is None
+        machine = machine_tuning()
+        chosen = {
+            "datafusion.execution.target_partitions": (
+                self.target_partitions,
+                machine.target_partitions,
+            ),
+            "datafusion.optimizer.hash_join_single_partition_threshold": (
+                self.join_single_partition_bytes,
+                machine.join_single_partition_bytes,
+            ),
+            "datafusion.optimizer.hash_join_single_partition_threshold_rows": (
+                self.join_single_partition_rows,
+                machine.join_single_partition_rows,
+            ),
+        }
+        settings = {}
+        for name, (given, derived) in chosen.items():
+            value = given if given is not None else derived if tuned else None
+            if value is not None:
+                settings[name] = value
+        if self.memory_limit_bytes is not None:
+            # Every sort reserves this up front to merge its spills (DataFusion: 10 MiB); a
+            # small pool gets a share of itself, so a sort can run at all.
+            pool = int(self.memory_limit_bytes * self.memory_pool_share)
+            reserve = min(_SORT_SPILL_RESERVATION, pool // _SORT_RESERVATION_SHARE)
+            settings["datafusion.execution.sort_spill_reservation_bytes"] = reserve
+        return settings
 
     def session(self) -> Session:
         """A new Session with this profile's settings and extension components."""
@@ -410,7 +479,7 @@ def _runtime(p: RuntimeProfile) -> RuntimeEnvBuilder:
             raise ConfigError(msg) from exc
         runtime = runtime.with_disk_manager_specified(str(spill))
     if p.memory_limit_bytes is not None:
-        runtime = runtime.with_fair_spill_pool(p.memory_limit_bytes)
+        runtime = runtime.with_fair_spill_pool(int(p.memory_limit_bytes * p.memory_pool_share))
     return runtime
 
 
@@ -421,15 +490,8 @@ class Session:
         self.profile = profile or RuntimeProfile()
         p = self.profile
         config = SessionConfig().with_information_schema(enabled=True).with_batch_size(p.batch_size)
-        if p.target_partitions is not None:
-            config = config.with_target_partitions(p.target_partitions)
-        joins = {
-            "hash_join_single_partition_threshold": p.join_single_partition_bytes,
-            "hash_join_single_partition_threshold_rows": p.join_single_partition_rows,
-        }
-        for name, value in joins.items():
-            if value is not None:
-                config = config.set(f"datafusion.optimizer.{name}", str(value))
+        for name, value in p.engine_settings().items():
+            config = config.set(name, str(value))
         try:
             self.ctx = SessionContext(config, _runtime(p))
         except Exception as exc:
@@ -447,12 +509,20 @@ class Session:
         # Recent runs by id, for plans and export after the Result is gone. A DataFrame
         # holds a plan, not rows, so keeping a bounded number of them is cheap.
         self._runs: OrderedDict[str, _Remembered] = OrderedDict()
+        self._executed: deque[str] = deque()
+        """Runs whose DataFrames may hold an executed plan, oldest first."""
         self._plan_options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
             .with_allow_dml(allow=False)
             .with_allow_statements(allow=False)
         )
+        self.stall_watch = (
+            StallWatch(p.stall_s)
+            if p.memory_limit_bytes is not None and p.stall_s is not None
+            else None
+        )
+        """Watches queries for DataFusion's deadlock under a memory limit (``stall_s``)."""
         self.registry = Registry()
         """How each table was registered: DDL, provenance, format, partitions, options."""
         self.delta_tables: dict[str, DeltaTable] = {}
@@ -551,18 +621,78 @@ class Session:
         # What DataFusion ran: a statement the gate rewrote (a macro...) replays as rewritten.
         ran_text = prepared.text if prepared is not None and prepared.rewrites else target.text
         plan_key = cell.keys.get(target.index)
-        self._remember(_Remembered(result_df, tracker, ran_text, bound, prepared, plan_key))
-        return Result(
-            result_df,
-            tracker,
-            max_materialize_bytes=self.profile.max_materialize_bytes,
-            preview_rows=self.profile.preview_rows,
-            stream=stream,
-            executed=executed,
-            statement=target,
-            cell=query,
-            ran=cell.ran_text() if len(statements) > 1 else None,
+        remembered = _Remembered(result_df, tracker, ran_text, bound, prepared, plan_key)
+        return self._remember(
+            remembered,
+            Result(
+                result_df,
+                tracker,
+                max_materialize_bytes=self.profile.max_materialize_bytes,
+                preview_rows=self.profile.preview_rows,
+                stream=stream,
+                executed=executed,
+                statement=target,
+                cell=query,
+                ran=cell.ran_text() if len(statements) > 1 else None,
+                recover=self._recovery(result_df, tracker.record.run_id),
+                watch=self.stall_watch,
+            ),
         )
+
+    def _recovery(
+        self, df: datafusion.DataFrame, run_id: str
+    ) -> Callable[[Exception, bool], tuple[datafusion.DataFrame, bool]]:
+        """What a Result does when ``df`` fails while running: ``recover(error, may_retry)``
+        returns the plan to keep instead, and whether to run it now.
+
+        A failed DataFrame holds the memory its operators had reserved (DataFusion keeps the
+        executed plan on it), so the plan kept is always a fresh one of the same query: a
+        failure frees its memory. Under a memory limit, a hash join that ran out of memory
+        before the first batch (``may_retry``) gets its plan with sort-merge joins to run
+        instead: DataFusion's hash join cannot spill, the sorts under a sort-merge join can.
+        """
+        plan = df.logical_plan()
+
+        def recover(error: Exception, may_retry: bool) -> tuple[datafusion.DataFrame, bool]:  # noqa: FBT001
+            text = str(error)
+            stalled = isinstance(error, StalledError)
+            wanted = _ONE_PARTITION if stalled else _SPILLING_JOINS
+            current = self._settings(wanted)
+            retry = (
+                may_retry
+                and self.profile.memory_limit_bytes is not None
+                and current != wanted
+                and (stalled or ("Resources exhausted" in text and "HashJoin" in text))
+            )
+            # A DataFrame keeps the settings it was made under: set, make, set back.
+            with self._settings_while(wanted if retry else {}):
+                fresh = self.ctx.create_dataframe_from_logical_plan(plan)
+            remembered = self._runs.get(run_id)
+            if remembered is not None:
+                self._runs[run_id] = replace(remembered, df=fresh)
+            return fresh, retry
+
+        return recover
+
+    def _settings(self, names: Iterable[str]) -> dict[str, str]:
+        """The current values of DataFusion settings (``df_settings``)."""
+        found = self.ctx.sql(
+            "SELECT name, value FROM information_schema.df_settings WHERE array_has($names, name)",
+            param_values={"names": sorted(names)},
+        ).to_pydict()
+        return dict(zip(found["name"], found["value"], strict=True))
+
+    @contextlib.contextmanager
+    def _settings_while(self, settings: Mapping[str, str]) -> Iterator[None]:
+        """DataFusion settings changed for the block, then set back."""
+        previous = self._settings(settings)
+        for name, value in settings.items():
+            self.ctx.sql(f"SET {name} = {value}")
+        try:
+            yield
+        finally:
+            for name, value in previous.items():
+                self.ctx.sql(f"SET {name} = {value}")
 
     def _plan(
         self, cell: _Cell, statement: Statement, options: SQLOptions | None
@@ -810,12 +940,17 @@ class Session:
             plan_cache=cache,
             cache_settings=self.cache_settings,
         )
-        self._remember(_Remembered(df, tracker, tracker.record.sql, {}, None, key, expr))
-        return Result(
-            df,
-            tracker,
-            max_materialize_bytes=self.profile.max_materialize_bytes,
-            preview_rows=self.profile.preview_rows,
+        remembered = _Remembered(df, tracker, tracker.record.sql, {}, None, key, expr)
+        return self._remember(
+            remembered,
+            Result(
+                df,
+                tracker,
+                max_materialize_bytes=self.profile.max_materialize_bytes,
+                preview_rows=self.profile.preview_rows,
+                recover=self._recovery(df, tracker.record.run_id),
+                watch=self.stall_watch,
+            ),
         )
 
     def _check_function_ddl(self, statement: Statement, cell: _Cell) -> None:
@@ -1304,10 +1439,49 @@ class Session:
             # A collector being down must not fail the user's query.
             warnings.warn(str(exc), stacklevel=2)
 
-    def _remember(self, run: _Remembered) -> None:
-        self._runs[run.tracker.record.run_id] = run
+    def _remember(self, run: _Remembered, result: Result) -> Result:
+        run_id = run.tracker.record.run_id
+        self._runs[run_id] = replace(run, result=weakref.ref(result))
         while len(self._runs) > _REMEMBERED_RUNS:
             self._runs.popitem(last=False)
+        self._executed.append(run_id)
+        self._let_go_of_executed_plans()
+        return result
+
+    def _let_go_of_executed_plans(self) -> None:
+        """Let go of the executed plans of ended runs (all but ``_EXECUTED_PLANS``).
+
+        DataFusion keeps an executed plan's state on its DataFrame, and that includes the
+        build side of every hash join: a remembered run (or a Result in IPython's output
+        history) would hold it, outside any query, for as long as it is remembered. Past
+        the last ``_EXECUTED_PLANS`` runs, an ended run keeps its plan tree with the final
+        metrics (for ``%explain``, bundles and telemetry) and a DataFrame not yet executed;
+        the capture costs about 3 ms for TPC-H Q9, paid when the next run starts.
+        """
+        older = list(self._executed)[: -_EXECUTED_PLANS or None]
+        for run_id in older:
+            run = self._runs.get(run_id)
+            if run is None:
+                self._executed.remove(run_id)
+                continue
+            if not run.tracker.ended:
+                continue  # still streaming: its plan is in use
+            self._executed.remove(run_id)
+            record = run.tracker.record
+            try:
+                tree = plans.capture(
+                    run.df,
+                    analyzed=record.status == RunStatus.FINISHED,
+                    sql=record.sql,
+                    run_id=run_id,
+                )
+                fresh = self.ctx.create_dataframe_from_logical_plan(run.df.logical_plan())
+            except Exception:  # noqa: BLE001, S112  (a run that failed to plan has no plan)
+                continue
+            self._runs[run_id] = replace(run, df=fresh, tree=tree)
+            result = run.result() if run.result is not None else None
+            if result is not None:
+                result.let_go_of_plan(fresh, tree)
 
     def recent(self, run_id: str) -> tuple[datafusion.DataFrame, RunRecord]:
         """The DataFrame and current record of a recent run."""
@@ -1345,6 +1519,9 @@ class Session:
     def plan(self, run_id: str) -> PlanTree:
         """The plan tree of a recent run, with its metrics as of now."""
         df, record = self.recent(run_id)
+        tree = self._runs[run_id].tree
+        if tree is not None:
+            return tree
         analyzed = record.status == RunStatus.FINISHED
         return plans.capture(df, analyzed=analyzed, sql=record.sql, run_id=run_id)
 

@@ -1,0 +1,80 @@
+"""Stall watch: a query that waits with the process idle is interrupted, to run again.
+
+DataFusion 55 can deadlock under a memory limit: when ``RepartitionExec`` spills, its
+reader may wait on one spill file for a batch that sits in another, and every worker parks
+(apache/datafusion#24883, fixed in #24891 after 55). The query then neither returns nor
+fails. No setting avoids that path while keeping partitions, so the workbench watches for
+it: while the main thread waits for a batch, a monitor thread samples the process's CPU
+time, and a wait of ``window_s`` during which the process used under ``idle_share`` of one
+core is a stall. The monitor then interrupts the main thread (as Ctrl-C does; DataFusion's
+wait checks for signals), and the Result runs the query again on one partition, where no
+``RepartitionExec`` is planned.
+
+Only the main thread can be interrupted: a pull on another thread is not watched.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_TICK_S = 0.25
+
+
+class StallWatch:
+    """Watches pulls on the main thread; ``stalled`` says whether it interrupted the last."""
+
+    def __init__(self, window_s: float, idle_share: float = 0.01) -> None:
+        self.window_s = window_s
+        self.idle_share = idle_share
+        self.stalled = False
+        self._pulling = False
+        self._samples: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+        self._monitor: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def pulling(self) -> Iterator[None]:
+        """The block waits for a batch: watch it (on the main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        with self._lock:
+            self.stalled = False
+            self._samples.clear()
+            self._samples.append((time.monotonic(), time.process_time()))
+            self._pulling = True
+            if self._monitor is None or not self._monitor.is_alive():
+                self._monitor = threading.Thread(target=self._watch, name="wb-stall", daemon=True)
+                self._monitor.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pulling = False
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(_TICK_S)
+            with self._lock:
+                if not self._pulling:
+                    continue
+                now, cpu = time.monotonic(), time.process_time()
+                self._samples.append((now, cpu))
+                while len(self._samples) > 1 and now - self._samples[1][0] >= self.window_s:
+                    self._samples.popleft()  # keep one sample at least a window old
+                first_at, first_cpu = self._samples[0]
+                if now - first_at < self.window_s:
+                    continue
+                if (cpu - first_cpu) / (now - first_at) >= self.idle_share:
+                    continue
+                self.stalled = True
+                self._pulling = False
+            _thread.interrupt_main()
