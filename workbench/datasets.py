@@ -70,6 +70,9 @@ class TpchData:
 
     def register(self, session: Session, fmt: Literal["parquet", "delta"] = "parquet") -> None:
         """Register the eight tables under their TPC-H names in ``session``."""
+        if fmt == "delta" and not (self.root / "delta").is_dir():
+            msg = f"{self.root} holds Parquet files only: use datasets.tpch({self.scale:g})"
+            raise DatasetError(msg)
         for table in TABLES:
             session.ctx.deregister_table(table)
             if fmt == "parquet":
@@ -96,20 +99,26 @@ def _tpchgen() -> str:
     return found
 
 
-def tpch(scale: float = DEFAULT_SCALE, directory: Path | None = None) -> TpchData:
-    """The TPC-H data at ``scale``, generated first if it is not there yet."""
+def tpch(
+    scale: float = DEFAULT_SCALE, directory: Path | None = None, *, delta: bool = True
+) -> TpchData:
+    """The TPC-H data at ``scale``, generated first if it is not there yet.
+
+    ``delta=False`` writes the Parquet files only, in a directory of their own
+    (``sfN-parquet``): what bench/'s scale 10 needs, without 10 GB of Delta copies.
+    """
     if scale <= 0:
         msg = f"scale factor must be positive, got {scale}"
         raise DatasetError(msg)
     base = (directory or data_dir()) / "tpch"
-    final = base / _scale_name(scale)
+    final = base / (_scale_name(scale) + ("" if delta else "-parquet"))
     if (final / "manifest.json").exists():
         return TpchData(scale, final)
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=base))
     work.chmod(0o755)  # mkdtemp makes it private; the data is shared demo data
     try:
-        _generate(scale, work)
+        _generate(scale, work, delta=delta)
         try:
             work.rename(final)
         except OSError:
@@ -121,7 +130,7 @@ def tpch(scale: float = DEFAULT_SCALE, directory: Path | None = None) -> TpchDat
     return TpchData(scale, final)
 
 
-def _generate(scale: float, work: Path) -> None:
+def _generate(scale: float, work: Path, *, delta: bool) -> None:
     from deltalake import write_deltalake
 
     parquet_dir = work / "parquet"
@@ -134,6 +143,8 @@ def _generate(scale: float, work: Path) -> None:
     for table in TABLES:
         source = pq.ParquetFile(parquet_dir / f"{table}.parquet")
         rows[table] = source.metadata.num_rows
+        if not delta:
+            continue
         reader = source.iter_batches(batch_size=65_536)
         schema = source.schema_arrow
 
@@ -142,7 +153,7 @@ def _generate(scale: float, work: Path) -> None:
             pa.RecordBatchReader.from_batches(schema, reader),
             configuration=_CDF,
         )
-    manifest = {"scale": scale, "generator": "tpchgen-cli", "rows": rows}
+    manifest = {"scale": scale, "generator": "tpchgen-cli", "rows": rows, "delta": delta}
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 

@@ -5,6 +5,7 @@ report prints under the group's heading (geometric means, what each tool returns
 """
 
 from bench.cases import (
+    bigdata,
     cdf,
     delta,
     gate,
@@ -19,6 +20,7 @@ from bench.cases import (
 )
 
 MODULES = {
+    "bigdata": bigdata,
     "cdf": cdf,
     "delta": delta,
     "gate": gate,

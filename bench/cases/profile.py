@@ -231,8 +231,8 @@ def summary(measurements: list[Measurement], *, quick: bool) -> str:
         (
             f"TPC-H scale {0.01 if quick else 1}, {len(cases)} queries through `Session.sql`, "
             f"every row streamed out; each setting in its own session against `{DEFAULTS}` "
-            "(`RuntimeProfile()`, DataFusion's defaults). A setting whose answer differs from "
-            "the defaults' (sorted rows, numbers within 1e-6) counts as failed."
+            "(`RuntimeProfile.datafusion()`, DataFusion's own defaults). A setting whose answer "
+            "differs from the defaults' (sorted rows, numbers within 1e-6) counts as failed."
         ),
         "",
         "| variant | how | geometric mean ratio | largest peak RSS (MB) |",
