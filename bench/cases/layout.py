@@ -1,0 +1,165 @@
+"""The demo data's Parquet layout, measured: tpchgen's default against rewritten layouts.
+
+TPC-H scale 1 (0.01 and three queries in quick mode). The layouts hold the same rows:
+
+* ``tpchgen``: the files as ``tpchgen-cli`` writes them (the demo data, the baseline):
+  about 7 MiB row groups (114K lineitem rows), snappy, statistics and page indexes;
+* ``sorted``: lineitem by ``l_shipdate`` and orders by ``o_orderdate`` (the columns most
+  TPC-H filters range over), 128K-row groups, statistics and page indexes;
+* ``sorted, 1M-row groups``: the same order in row groups of a million rows;
+* ``1M-row groups``: tpchgen's order, a million rows per group.
+
+The other six tables are the same files in every layout. Each variant is a workbench
+session (``RuntimeProfile()``) over its layout, plus DuckDB over the baseline's and the
+sorted files, so that the peers' side of a layout change is measured too. Every row
+streams out; rows are compared by count between the variants.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+
+import workbench
+from bench import peers
+from bench.harness import Case, Sample, geometric_means, ratio_table
+from workbench import datasets
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from bench.harness import Measurement
+
+TPCHGEN = "tpchgen"
+SORTED = "sorted"
+SORTED_BIG = "sorted, 1M-row groups"
+BIG = "1M-row groups"
+DUCK_TPCHGEN = "duckdb on tpchgen"
+DUCK_SORTED = "duckdb on sorted"
+LAYOUTS: dict[str, tuple[dict[str, str], int]] = {
+    SORTED: ({"lineitem": "l_shipdate", "orders": "o_orderdate"}, 128 * 1024),
+    SORTED_BIG: ({"lineitem": "l_shipdate", "orders": "o_orderdate"}, 1 << 20),
+    BIG: ({}, 1 << 20),
+}
+"""Layout -> (sort column per rewritten table, rows per row group)."""
+REWRITTEN = ("lineitem", "orders")
+QUICK_QUERIES = (1, 6, 9)
+
+
+def cases(quick: bool) -> list[Case]:  # noqa: FBT001
+    data = datasets.tpch(0.01 if quick else 1)
+    roots = {TPCHGEN: data.root / "parquet"}
+    for name, (order, rows) in LAYOUTS.items():
+        roots[name] = _rewritten(data, name, order, rows)
+    runners: dict[str, Callable[[str], int]] = {
+        name: _workbench(root) for name, root in roots.items()
+    }
+    runners[DUCK_TPCHGEN] = _duckdb(roots[TPCHGEN])
+    runners[DUCK_SORTED] = _duckdb(roots[SORTED])
+    for run in runners.values():
+        run("SELECT count(*) FROM nation")  # first-call costs stay out of the first query
+    numbers = QUICK_QUERIES if quick else range(1, 23)
+    return [
+        Case(
+            name=f"q{n:02d}",
+            group="layout",
+            baseline=TPCHGEN,
+            variants={name: _bind(run, datasets.tpch_query(n)) for name, run in runners.items()},
+            repeats=1 if quick else 3,
+            check=_same_rows,
+            subject=SORTED,
+        )
+        for n in numbers
+    ]
+
+
+def _rewritten(data: datasets.TpchData, name: str, order: dict[str, str], rows: int) -> Path:
+    """The layout's directory beside the data (made once): rewritten tables, links to the rest."""
+    slug = name.replace(",", "").replace(" ", "-")
+    root = data.root / "layouts" / slug
+    done = root / ".complete"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for table in datasets.TABLES:
+        source = data.parquet(table)
+        target = root / f"{table}.parquet"
+        if table not in REWRITTEN:
+            target.symlink_to(source)
+            continue
+        rewritten = pq.read_table(source)
+        if table in order:
+            rewritten = rewritten.sort_by(order[table])
+        pq.write_table(
+            rewritten,
+            target,
+            row_group_size=rows,
+            compression="snappy",
+            write_statistics=True,
+            write_page_index=True,
+        )
+    done.touch()
+    return root
+
+
+def _workbench(root: Path) -> Callable[[str], int]:
+    session = workbench.RuntimeProfile().session()
+    for table in datasets.TABLES:
+        location = str(root / f"{table}.parquet").replace("'", "''")
+        session.sql(f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'")
+    return lambda sql: sum(batch.num_rows for batch in session.sql(sql))
+
+
+def _duckdb(root: Path) -> Callable[[str], int]:
+    con = peers.duckdb_connection({t: root / f"{t}.parquet" for t in datasets.TABLES})
+
+    def run(sql: str) -> int:
+        rows = 0
+        for statement in filter(str.strip, sql.split(";")):
+            relation = con.sql(statement)
+            if relation is not None:
+                rows += sum(batch.num_rows for batch in relation.to_arrow_reader())
+        return rows
+
+    return run
+
+
+def _bind(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
+    def measured() -> Sample:
+        started = time.perf_counter()
+        rows = run(sql)
+        return Sample(time.perf_counter() - started, {}, rows)
+
+    return measured
+
+
+def _same_rows(last: dict[str, Any]) -> str | None:
+    counts = dict(last)
+    assert counts.get(SORTED, counts[TPCHGEN]) == counts[TPCHGEN], counts
+    differ = {name: n for name, n in counts.items() if n != counts[TPCHGEN]}
+    return f"rows differ from tpchgen's: {differ}" if differ else None
+
+
+def summary(measurements: list[Measurement], *, quick: bool) -> str:
+    means, complete = geometric_means(measurements)
+    lines = [
+        (
+            f"TPC-H scale {0.01 if quick else 1}, {len(complete)} queries, every row streamed "
+            "out, ratios against the workbench on tpchgen's files. The layouts are described in "
+            "`bench/cases/layout.py`; DuckDB reads the tpchgen and the sorted files."
+        ),
+        "",
+        "| variant | geometric mean ratio |",
+        "|---|---:|",
+        *[f"| {name} | {mean:.2f} |" for name, mean in means.items()],
+        "",
+        "Per-query ratios:",
+        "",
+        *ratio_table(measurements),
+    ]
+    return "\n".join(lines)
