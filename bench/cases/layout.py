@@ -21,6 +21,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 import workbench
@@ -93,6 +94,12 @@ def _rewritten(data: datasets.TpchData, name: str, order: dict[str, str], rows: 
             target.symlink_to(source)
             continue
         rewritten = pq.read_table(source)
+        # pyarrow cannot sort (take) string_view columns, which tpchgen writes: plain strings.
+        plain = [
+            field.with_type(pa.string()) if field.type == pa.string_view() else field
+            for field in rewritten.schema
+        ]
+        rewritten = rewritten.cast(pa.schema(plain))
         if table in order:
             rewritten = rewritten.sort_by(order[table])
         pq.write_table(
