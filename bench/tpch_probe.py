@@ -1,7 +1,7 @@
 """One TPC-H query in a fresh process under a memory limit: ``python -m bench.tpch_probe``.
 
 ``python -m bench.tpch_probe ENGINE PARQUET_DIR QUERY LIMIT_BYTES SPILL_DIR``, ENGINE
-``workbench`` or ``duckdb``. The process sets up the engine with the memory limit and a
+``workbench``, ``workbench-tuned`` (the machine's tuning kept under the limit) or ``duckdb``. The process sets up the engine with the memory limit and a
 spill directory, registers the eight tables over the Parquet files in PARQUET_DIR, runs
 query QUERY (1-22) streaming its rows out and keeping none, and prints one line
 ``PROBE {json}``: ``seconds``, ``rows``, ``peak_rss_mb`` (the process's resident
@@ -20,14 +20,33 @@ import sys
 import time
 from pathlib import Path
 
+import workbench
 from bench.probe import PREFIX, _status_mb
 from workbench import datasets
+from workbench.session import machine_tuning
 
 
 def _workbench(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, object]:
-    import workbench
+    profile = workbench.RuntimeProfile(memory_limit_bytes=limit, spill_dir=str(spill))
+    return _session_run(parquet, query, profile)
 
-    session = workbench.RuntimeProfile(memory_limit_bytes=limit, spill_dir=str(spill)).session()
+
+def _workbench_tuned(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, object]:
+    """The workbench with the machine's tuning kept under the limit (4 partitions, joins in
+    one partition up to 64 MiB): what ``RuntimeProfile`` steps back from."""
+    tuned = machine_tuning()
+    profile = workbench.RuntimeProfile(
+        memory_limit_bytes=limit,
+        spill_dir=str(spill),
+        target_partitions=tuned.target_partitions,
+        join_single_partition_bytes=tuned.join_single_partition_bytes,
+        join_single_partition_rows=tuned.join_single_partition_rows,
+    )
+    return _session_run(parquet, query, profile)
+
+
+def _session_run(parquet: Path, query: int, profile: workbench.RuntimeProfile) -> dict[str, object]:
+    session = profile.session()
     for table in datasets.TABLES:
         location = str(parquet / f"{table}.parquet").replace("'", "''")
         session.sql(f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'")
@@ -64,7 +83,7 @@ def _duckdb(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, obj
     return {"seconds": time.perf_counter() - started, "rows": rows, "start_rss_mb": start}
 
 
-ENGINES = {"workbench": _workbench, "duckdb": _duckdb}
+ENGINES = {"workbench": _workbench, "workbench-tuned": _workbench_tuned, "duckdb": _duckdb}
 
 
 def main(argv: list[str]) -> int:
