@@ -19,10 +19,12 @@ import functools
 import os
 import re
 import shlex
+import threading
 import time
 import warnings
 import weakref
 from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,10 +83,21 @@ if TYPE_CHECKING:
 DEFAULT_EXTENSIONS = tuple(extension.COMPONENT_KINDS)
 _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
-_EXECUTED_PLANS = 0
-"""Ended runs whose executed plans (and the memory DataFusion keeps on them) stay whole
-when the next run starts: none, since a plan tree with the final metrics serves every use
-(measured: a kept executed join held 7 MB of a 12 MB pool and failed the next query)."""
+_BUILD_SIDE_HOLDERS = ("mode=CollectLeft", "CrossJoinExec", "NestedLoopJoinExec")
+"""Operators whose executed plan keeps the build side it collected once for all partitions
+(measured: a kept CollectLeft join held 7 MB of a 12 MB pool and failed the next query; a
+partitioned one held nothing)."""
+
+
+def _holds_build_side(df: datafusion.DataFrame) -> bool:
+    """Whether ``df``'s executed plan holds a build side (about 0.1 ms to look)."""
+    try:
+        text = df.execution_plan().display_indent()
+    except Exception:  # noqa: BLE001  (a run that failed to plan has nothing to let go)
+        return False
+    return any(holder in text for holder in _BUILD_SIDE_HOLDERS)
+
+
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
 _PARSER_POSITION = re.compile(r" at Line: \d+, Column: \d+")
 _PARSER_ERROR = re.compile(r'^SQL error: ParserError\("(.*)"\)$', re.DOTALL)
@@ -511,6 +524,8 @@ class Session:
         self._runs: OrderedDict[str, _Remembered] = OrderedDict()
         self._executed: deque[str] = deque()
         """Runs whose DataFrames may hold an executed plan, oldest first."""
+        self._runs_lock = threading.Lock()
+        self._let_go_worker: ThreadPoolExecutor | None = None
         self._plan_options = (
             SQLOptions()
             .with_allow_ddl(allow=False)
@@ -667,9 +682,10 @@ class Session:
             # A DataFrame keeps the settings it was made under: set, make, set back.
             with self._settings_while(wanted if retry else {}):
                 fresh = self.ctx.create_dataframe_from_logical_plan(plan)
-            remembered = self._runs.get(run_id)
-            if remembered is not None:
-                self._runs[run_id] = replace(remembered, df=fresh)
+            with self._runs_lock:
+                remembered = self._runs.get(run_id)
+                if remembered is not None:
+                    self._runs[run_id] = replace(remembered, df=fresh)
             return fresh, retry
 
         return recover
@@ -1441,47 +1457,59 @@ class Session:
 
     def _remember(self, run: _Remembered, result: Result) -> Result:
         run_id = run.tracker.record.run_id
-        self._runs[run_id] = replace(run, result=weakref.ref(result))
-        while len(self._runs) > _REMEMBERED_RUNS:
-            self._runs.popitem(last=False)
-        self._executed.append(run_id)
+        with self._runs_lock:
+            self._runs[run_id] = replace(run, result=weakref.ref(result))
+            while len(self._runs) > _REMEMBERED_RUNS:
+                self._runs.popitem(last=False)
         self._let_go_of_executed_plans()
+        self._executed.append(run_id)
         return result
 
     def _let_go_of_executed_plans(self) -> None:
-        """Let go of the executed plans of ended runs (all but ``_EXECUTED_PLANS``).
+        """Let go of the executed plans of ended runs that hold a build side.
 
-        DataFusion keeps an executed plan's state on its DataFrame, and that includes the
-        build side of every hash join: a remembered run (or a Result in IPython's output
-        history) would hold it, outside any query, for as long as it is remembered. Past
-        the last ``_EXECUTED_PLANS`` runs, an ended run keeps its plan tree with the final
-        metrics (for ``%explain``, bundles and telemetry) and a DataFrame not yet executed;
-        the capture costs about 3 ms for TPC-H Q9, paid when the next run starts.
+        DataFusion keeps an executed plan on its DataFrame, and with it the build side of
+        every join that builds once for all partitions (``HashJoinExec: mode=CollectLeft``,
+        cross and nested-loop joins): a remembered run (or a Result in IPython's output
+        history) held it, outside any query, for as long as it was remembered. Such an
+        ended run keeps its plan tree with the final metrics (for ``%explain``, bundles and
+        telemetry) and a DataFrame not yet executed instead. Capturing the tree takes 2-4 ms
+        for a TPC-H plan: under a memory limit it is done before the next run starts (which
+        may need the memory), otherwise on a worker thread, off the next run's path.
         """
-        older = list(self._executed)[: -_EXECUTED_PLANS or None]
-        for run_id in older:
+        for run_id in list(self._executed):
             run = self._runs.get(run_id)
-            if run is None:
-                self._executed.remove(run_id)
-                continue
-            if not run.tracker.ended:
+            if run is not None and not run.tracker.ended:
                 continue  # still streaming: its plan is in use
             self._executed.remove(run_id)
-            record = run.tracker.record
-            try:
-                tree = plans.capture(
-                    run.df,
-                    analyzed=record.status == RunStatus.FINISHED,
-                    sql=record.sql,
-                    run_id=run_id,
-                )
-                fresh = self.ctx.create_dataframe_from_logical_plan(run.df.logical_plan())
-            except Exception:  # noqa: BLE001, S112  (a run that failed to plan has no plan)
+            if run is None or not _holds_build_side(run.df):
                 continue
-            self._runs[run_id] = replace(run, df=fresh, tree=tree)
-            result = run.result() if run.result is not None else None
-            if result is not None:
-                result.let_go_of_plan(fresh, tree)
+            if self.profile.memory_limit_bytes is not None:
+                self._let_go(run_id, run)
+            else:
+                if self._let_go_worker is None:
+                    self._let_go_worker = ThreadPoolExecutor(1, thread_name_prefix="wb-let-go")
+                self._let_go_worker.submit(self._let_go, run_id, run)
+
+    def _let_go(self, run_id: str, run: _Remembered) -> None:
+        record = run.tracker.record
+        try:
+            tree = plans.capture(
+                run.df,
+                analyzed=record.status == RunStatus.FINISHED,
+                sql=record.sql,
+                run_id=run_id,
+            )
+            fresh = self.ctx.create_dataframe_from_logical_plan(run.df.logical_plan())
+        except Exception:  # noqa: BLE001  (a plan that no longer renders stays as it is)
+            return
+        with self._runs_lock:
+            if run_id not in self._runs:
+                return  # forgotten meanwhile
+            self._runs[run_id] = replace(self._runs[run_id], df=fresh, tree=tree)
+        result = run.result() if run.result is not None else None
+        if result is not None:
+            result.let_go_of_plan(fresh, tree)
 
     def recent(self, run_id: str) -> tuple[datafusion.DataFrame, RunRecord]:
         """The DataFrame and current record of a recent run."""

@@ -65,7 +65,9 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
             name=f"q{n:02d}",
             group="bigdata",
             baseline=DUCKDB,
-            variants={engine: _probe(engine, parquet, n, limit) for engine in (WORKBENCH, DUCKDB)},
+            variants={
+                engine: _probe(engine, parquet, n, limit) for engine in (WORKBENCH, TUNED, DUCKDB)
+            },
             repeats=1,
             check=_same_rows,
             subject=WORKBENCH,
@@ -145,24 +147,33 @@ def summary(measurements: list[Measurement], *, quick: bool) -> str:
             f"| {largest:.0f} | {largest * 2**20 / limit:.2f} | {within}/{len(done)} "
             f"| {retried} |"
         )
-    lines += ["", "| query | workbench s | duckdb s | ratio | workbench MB | duckdb MB |"]
-    lines += ["|---|---:|---:|---:|---:|---:|"]
+    engines = (WORKBENCH, TUNED, DUCKDB)
+    lines += [
+        "",
+        "Seconds, ratio of the workbench's to DuckDB's, and peak RSS (MB) per query:",
+        "",
+        "| query | "
+        + " | ".join(f"{e} s" for e in engines)
+        + " | ratio | "
+        + " | ".join(f"{e} MB" for e in engines)
+        + " |",
+        "|---|" + "---:|" * (2 * len(engines) + 1),
+    ]
     by_case: dict[str, dict[str, Measurement]] = {}
     for m in measurements:
         by_case.setdefault(m.case, {})[m.variant] = m
     for case, variants in by_case.items():
-        ours, theirs = variants.get(WORKBENCH), variants.get(DUCKDB)
-        cells = [
-            "failed" if m is None or m.median_s is None else f"{m.median_s:.2f}"
-            for m in (ours, theirs)
+        found = [variants.get(engine) for engine in engines]
+        seconds = [
+            "failed" if m is None or m.median_s is None else f"{m.median_s:.2f}" for m in found
         ]
-        ratio = ours.ratio if ours is not None and ours.ratio is not None else None
-        mbs = [
+        rss = [
             f"{m.metrics[MEMORY_METRIC]:.0f}" if m is not None and m.median_s else "-"
-            for m in (ours, theirs)
+            for m in found
         ]
-        ratio_text = f"{ratio:.2f}" if ratio is not None else "-"
-        lines.append(f"| {case} | {cells[0]} | {cells[1]} | {ratio_text} | {mbs[0]} | {mbs[1]} |")
+        ours = variants.get(WORKBENCH)
+        ratio = f"{ours.ratio:.2f}" if ours is not None and ours.ratio is not None else "-"
+        lines.append(f"| {case} | {' | '.join(seconds)} | {ratio} | {' | '.join(rss)} |")
     failures = [f"- {m.case}, {m.variant}: {m.error}" for m in measurements if m.error]
     notes = [f"- {m.case}: {m.note}" for m in measurements if m.variant == WORKBENCH and m.note]
     lines += ["", "Failed:", "", *(failures or ["- none."]), "", "Notes:", ""]
