@@ -17,10 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from bench import harness
-from bench.cases import ladder, profile
+from bench.cases import bigdata, ladder, layout, profile
 from bench.harness import Case, Measurement, Sample
 from workbench import datasets
 
@@ -38,6 +39,8 @@ GROUPS = {
     "delta",
     "gate",
     "profile",
+    "bigdata",
+    "layout",
 }
 
 
@@ -520,3 +523,46 @@ def test_the_profile_group_sweeps_each_setting_against_the_defaults_with_the_sam
         assert printed == pytest.approx(math.exp(statistics.fmean(logs)), abs=0.006), variant
     assert "| case | defaults | " in section
     assert "Failed or wrong answers:\n\n- none." in section
+
+
+def test_the_bigdata_group_runs_each_query_in_a_process_under_the_limit_with_peers(quick_run):
+    _, report, markdown = quick_run
+    runs = [m for m in report["measurements"] if m["group"] == "bigdata"]
+    assert {m["case"] for m in runs} == {f"q{n:02d}" for n in bigdata.QUICK_QUERIES}
+    assert {m["variant"] for m in runs} == {bigdata.WORKBENCH, bigdata.TUNED, bigdata.DUCKDB}
+    assert [m for m in runs if m["error"] is not None] == []
+    scale, limit = bigdata.QUICK
+    for m in runs:
+        peak = m["metrics"]["peak_rss_mb"]
+        # A whole process's peak: an interpreter with the engine loaded is well above 50 MB.
+        assert peak > 50, m
+        assert m["metrics"]["limit_ratio"] == pytest.approx(peak * 2**20 / limit, abs=0.01)
+    rows = {(m["case"], m["variant"]): m["metrics"]["rows"] for m in runs}
+    for n in bigdata.QUICK_QUERIES:
+        case = f"q{n:02d}"
+        assert rows[(case, bigdata.WORKBENCH)] == rows[(case, bigdata.DUCKDB)], case
+        assert rows[(case, bigdata.TUNED)] == rows[(case, bigdata.DUCKDB)], case
+    section = _section(markdown, "bigdata")
+    assert f"TPC-H scale {scale:g} under a 0.25 GiB memory limit" in section
+    completed = (
+        f"| {bigdata.WORKBENCH} | {len(bigdata.QUICK_QUERIES)}/{len(bigdata.QUICK_QUERIES)} |"
+    )
+    assert completed in section
+
+
+def test_the_layout_group_rewrites_the_files_and_every_layout_gives_the_same_rows(quick_run):
+    _, report, markdown = quick_run
+    runs = [m for m in report["measurements"] if m["group"] == "layout"]
+    assert {m["case"] for m in runs} == {f"q{n:02d}" for n in layout.QUICK_QUERIES}
+    expected = {layout.TPCHGEN, *layout.LAYOUTS, layout.DUCK_TPCHGEN, layout.DUCK_SORTED}
+    assert {m["variant"] for m in runs} == expected
+    assert [m for m in runs if m["error"] is not None or m["note"]] == []
+    section = _section(markdown, "layout")
+    for variant in expected:
+        logs = [math.log(m["ratio"]) for m in runs if m["variant"] == variant]
+        printed = float(section.split(f"\n| {variant} | ", 1)[1].split(" |", 1)[0])
+        assert printed == pytest.approx(math.exp(statistics.fmean(logs)), abs=0.006), variant
+    sorted_root = datasets.tpch(0.01).root / "layouts" / "sorted"
+    dates = pq.read_table(sorted_root / "lineitem.parquet", columns=["l_shipdate"])
+    shipped = dates.column("l_shipdate").to_pylist()
+    assert shipped == sorted(shipped)

@@ -6,6 +6,7 @@ import datafusion
 import pytest
 from deltalake import DeltaTable
 
+import workbench
 from workbench import datasets
 from workbench.errors import DatasetError
 
@@ -25,6 +26,21 @@ def test_generation_into_a_fresh_directory(tmp_path):
     assert sorted(p.name for p in (tmp_path / "tpch").iterdir()) == ["sf0.01"]
     assert data.row_counts["nation"] == 25
     assert data.row_counts["region"] == 5
+
+
+def test_parquet_only_data_lives_apart_and_refuses_delta_clearly(tmp_path):
+    data = datasets.tpch(0.01, tmp_path, delta=False)
+    assert data.root.name == "sf0.01-parquet"
+    assert sorted(p.name for p in data.root.iterdir()) == ["manifest.json", "parquet"]
+    assert data.row_counts["region"] == 5
+    session = workbench.RuntimeProfile().session()
+    with pytest.raises(DatasetError, match=r"Parquet files only: use datasets\.tpch"):
+        data.register(session, "delta")
+    data.register(session)
+    rows = session.sql("SELECT count(*) AS n FROM nation").to_pyarrow().to_pylist()
+    assert rows == [{"n": 25}]
+    # The full scale in the same directory is a directory of its own.
+    assert datasets.tpch(0.01, tmp_path).root.name == "sf0.01"
 
 
 def test_delta_tables_match_parquet_and_have_change_data_feed(tpch):
