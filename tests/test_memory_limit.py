@@ -193,3 +193,23 @@ def test_the_memory_hint_names_the_operator_and_the_pool(consumer, operator):
     assert hint.startswith(f"out of memory in {operator}")
     assert "(the pool is 1536.0 MB)" in hint
     assert memory_hint("Error during planning: table 'x' not found") is None
+
+
+def test_without_a_limit_only_large_build_sides_are_let_go_off_the_next_runs_path(tpch_session):
+    small = tpch_session.sql(
+        "SELECT count(*) AS n FROM nation JOIN region ON n_regionkey = r_regionkey"
+    )
+    assert small.to_pyarrow().to_pylist() == [{"n": 25}]
+    small_df = small.dataframe
+    large = tpch_session.sql(SELF_JOIN)
+    expected = large.to_pyarrow().to_pylist()
+    large_df, before = large.dataframe, [(n.operator, n.output_rows) for n in large.plan().nodes]
+    assert "HashJoinExec" in {operator for operator, _ in before}
+    tpch_session.sql("SELECT 1 AS one").to_pyarrow()  # the next run lets go, on a worker
+    deadline = time.monotonic() + 10
+    while large.dataframe is large_df and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert large.dataframe is not large_df  # a fresh, unexecuted DataFrame of the same plan
+    assert [(n.operator, n.output_rows) for n in large.plan().nodes] == before
+    assert small.dataframe is small_df  # a few KB of build side: not worth a capture
+    assert large.dataframe.to_arrow_table().to_pylist() == expected  # runs again when asked

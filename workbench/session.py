@@ -83,19 +83,29 @@ if TYPE_CHECKING:
 DEFAULT_EXTENSIONS = tuple(extension.COMPONENT_KINDS)
 _DEFAULT_ARTIFACTS = Path("~/.cache/workbench/artifacts")
 _REMEMBERED_RUNS = 200
-_BUILD_SIDE_HOLDERS = ("mode=CollectLeft", "CrossJoinExec", "NestedLoopJoinExec")
+_BUILD_SIDE_HOLDERS = ("HashJoinExec: mode=CollectLeft", "CrossJoinExec", "NestedLoopJoinExec")
 """Operators whose executed plan keeps the build side it collected once for all partitions
 (measured: a kept CollectLeft join held 7 MB of a 12 MB pool and failed the next query; a
 partitioned one held nothing)."""
+_LET_GO_MIN_BYTES = 8 << 20
+"""Without a memory limit, an ended run's plan is let go of when its build sides hold this
+much: below it the plan tree's capture (2-4 ms) costs more than the memory is worth."""
 
 
-def _holds_build_side(df: datafusion.DataFrame) -> bool:
-    """Whether ``df``'s executed plan holds a build side (about 0.1 ms to look)."""
+def _held_build_bytes(df: datafusion.DataFrame) -> int:
+    """Bytes of build sides ``df``'s executed plan keeps (``build_mem_used``; ~0.2 ms)."""
     try:
-        text = df.execution_plan().display_indent()
+        plan = df.execution_plan()
     except Exception:  # noqa: BLE001  (a run that failed to plan has nothing to let go)
-        return False
-    return any(holder in text for holder in _BUILD_SIDE_HOLDERS)
+        return 0
+    held, stack = 0, [plan]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children())
+        if node.display().startswith(_BUILD_SIDE_HOLDERS):
+            metrics = node.metrics()
+            held += int(metrics.sum_by_name("build_mem_used") or 0) if metrics else 1
+    return held
 
 
 _REFUSED = re.compile(r"(DDL|DML|Statement) not supported: (\w+)")
@@ -1474,17 +1484,22 @@ class Session:
         history) held it, outside any query, for as long as it was remembered. Such an
         ended run keeps its plan tree with the final metrics (for ``%explain``, bundles and
         telemetry) and a DataFrame not yet executed instead. Capturing the tree takes 2-4 ms
-        for a TPC-H plan: under a memory limit it is done before the next run starts (which
-        may need the memory), otherwise on a worker thread, off the next run's path.
+        for a TPC-H plan: under a memory limit it is done for any build side, before the next
+        run starts (which may need the memory); otherwise for build sides of 8 MiB or more,
+        on a worker thread, off the next run's path.
         """
         for run_id in list(self._executed):
             run = self._runs.get(run_id)
             if run is not None and not run.tracker.ended:
                 continue  # still streaming: its plan is in use
             self._executed.remove(run_id)
-            if run is None or not _holds_build_side(run.df):
+            if run is None:
                 continue
-            if self.profile.memory_limit_bytes is not None:
+            limited = self.profile.memory_limit_bytes is not None
+            held = _held_build_bytes(run.df)
+            if held == 0 or (not limited and held < _LET_GO_MIN_BYTES):
+                continue
+            if limited:
                 self._let_go(run_id, run)
             else:
                 if self._let_go_worker is None:
