@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 QUERY = "SELECT * FROM lineitem"
 WARM_UP = "SELECT 1 AS warm_up"
@@ -200,6 +203,36 @@ def _peak(source: str) -> float:
     if source == "VmHWM":
         return _status_mb("VmHWM")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_child(module: str, args: list[str], *, what: str, timeout: float) -> dict[str, Any]:
+    """``python -m module args`` in the repository, its last ``PROBE`` line as a dict.
+
+    A child that printed none (it died) or ran past ``timeout`` seconds (stopped) is a
+    :class:`~bench.harness.VariantError` saying so.
+    """
+    from bench.harness import VariantError
+
+    env = {**os.environ, "PLOOMBER_STATS_ENABLED": "false"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        msg = f"{what}: no answer after {timeout:g} s (stopped)"
+        raise VariantError(msg) from exc
+    lines = [line for line in done.stdout.splitlines() if line.startswith(PREFIX)]
+    if not lines:
+        tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise VariantError(f"{what} died: {tail}")
+    found: dict[str, Any] = json.loads(lines[-1].removeprefix(PREFIX))
+    return found
 
 
 def measure(variant: str, parquet: Path) -> dict[str, object]:

@@ -646,22 +646,13 @@ class Session:
         # What DataFusion ran: a statement the gate rewrote (a macro...) replays as rewritten.
         ran_text = prepared.text if prepared is not None and prepared.rewrites else target.text
         plan_key = cell.keys.get(target.index)
-        remembered = _Remembered(result_df, tracker, ran_text, bound, prepared, plan_key)
         return self._remember(
-            remembered,
-            Result(
-                result_df,
-                tracker,
-                max_materialize_bytes=self.profile.max_materialize_bytes,
-                preview_rows=self.profile.preview_rows,
-                stream=stream,
-                executed=executed,
-                statement=target,
-                cell=query,
-                ran=cell.ran_text() if len(statements) > 1 else None,
-                recover=self._recovery(result_df, tracker.record.run_id),
-                watch=self.stall_watch,
-            ),
+            _Remembered(result_df, tracker, ran_text, bound, prepared, plan_key),
+            stream=stream,
+            executed=executed,
+            statement=target,
+            cell=query,
+            ran=cell.ran_text() if len(statements) > 1 else None,
         )
 
     def _recovery(
@@ -966,18 +957,7 @@ class Session:
             plan_cache=cache,
             cache_settings=self.cache_settings,
         )
-        remembered = _Remembered(df, tracker, tracker.record.sql, {}, None, key, expr)
-        return self._remember(
-            remembered,
-            Result(
-                df,
-                tracker,
-                max_materialize_bytes=self.profile.max_materialize_bytes,
-                preview_rows=self.profile.preview_rows,
-                recover=self._recovery(df, tracker.record.run_id),
-                watch=self.stall_watch,
-            ),
-        )
+        return self._remember(_Remembered(df, tracker, tracker.record.sql, {}, None, key, expr))
 
     def _check_function_ddl(self, statement: Statement, cell: _Cell) -> None:
         """CREATE/DROP FUNCTION is refused where DDL is (read-only, planning only)."""
@@ -1465,8 +1445,18 @@ class Session:
             # A collector being down must not fail the user's query.
             warnings.warn(str(exc), stacklevel=2)
 
-    def _remember(self, run: _Remembered, result: Result) -> Result:
+    def _remember(self, run: _Remembered, **result_args: Any) -> Result:
+        """The run's Result, with the session's recovery and stall watch; remembered."""
         run_id = run.tracker.record.run_id
+        result = Result(
+            run.df,
+            run.tracker,
+            max_materialize_bytes=self.profile.max_materialize_bytes,
+            preview_rows=self.profile.preview_rows,
+            recover=self._recovery(run.df, run_id),
+            watch=self.stall_watch,
+            **result_args,
+        )
         with self._runs_lock:
             self._runs[run_id] = replace(run, result=weakref.ref(result))
             while len(self._runs) > _REMEMBERED_RUNS:

@@ -22,12 +22,8 @@ workbench retried; the answers of the two are compared by row count.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import probe
@@ -36,10 +32,10 @@ from workbench import datasets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from bench.harness import Measurement
 
-REPO = Path(__file__).resolve().parents[2]
 WORKBENCH = "workbench"
 TUNED = "workbench-tuned"
 DUCKDB = "duckdb"
@@ -79,26 +75,8 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
 def _probe(engine: str, parquet: Path, query: int, limit: int) -> Callable[[], Sample]:
     def run() -> Sample:
         with tempfile.TemporaryDirectory(prefix="wb-bigdata-spill-") as spill:
-            command = [sys.executable, "-m", "bench.tpch_probe", engine, str(parquet)]
-            command += [str(query), str(limit), spill]
-            try:
-                done = subprocess.run(
-                    command,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    cwd=REPO,
-                    env={**os.environ},
-                    timeout=TIMEOUT_S,
-                )
-            except subprocess.TimeoutExpired as exc:
-                msg = f"no answer after {TIMEOUT_S} s (stopped)"
-                raise VariantError(msg) from exc
-        lines = [line for line in done.stdout.splitlines() if line.startswith(probe.PREFIX)]
-        if not lines:
-            tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-            raise VariantError(f"{engine} died: {tail}")
-        found = json.loads(lines[-1].removeprefix(probe.PREFIX))
+            args = [engine, str(parquet), str(query), str(limit), spill]
+            found = probe.run_child("bench.tpch_probe", args, what=engine, timeout=TIMEOUT_S)
         if "error" in found:
             raise VariantError(f"{found['error']} (peak {found[MEMORY_METRIC]:.0f} MB)")
         metrics = {

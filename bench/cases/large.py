@@ -12,11 +12,6 @@ peak RSS is its own; times are the probe's, not the subprocess's start-up:
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import probe
@@ -25,10 +20,10 @@ from workbench import datasets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from bench.harness import Measurement
 
-REPO = Path(__file__).resolve().parents[2]
 
 WORKBENCH = "%%dfsql (workbench)"
 JUPYSQL = "jupysql + duckdb"
@@ -106,21 +101,7 @@ def _probe(variant: str, parquet: Path) -> Callable[[], Sample]:
 
 def run_probe(variant: str, parquet: Path) -> Sample:
     """Run one probe in a fresh interpreter and read its measurement."""
-    env = {**os.environ, "PLOOMBER_STATS_ENABLED": "false"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.probe", variant, str(parquet)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        env=env,
-        timeout=1800,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith(probe.PREFIX)]
-    if not lines:
-        tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise VariantError(f"probe {variant} died: {tail}")
-    found = json.loads(lines[-1].removeprefix(probe.PREFIX))
+    found = probe.run_child("bench.probe", [variant, str(parquet)], what=variant, timeout=1800)
     if "error" in found:
         raise VariantError(found["error"])
     metrics = {MEMORY_METRIC: float(found[MEMORY_METRIC])}
