@@ -1483,8 +1483,8 @@ class Session:
             if run is not None and not run.tracker.ended:
                 continue  # still streaming: its plan is in use
             self._executed.remove(run_id)
-            if run is None:
-                continue
+            if run is None or run.tracker.record.status == RunStatus.PLANNED:
+                continue  # forgotten, or never executed (EXPLAIN): nothing is held
             limited = self.profile.memory_limit_bytes is not None
             held = _held_build_bytes(run.df)
             if held == 0 or (not limited and held < _LET_GO_MIN_BYTES):
