@@ -38,6 +38,7 @@ from sqlglot.optimizer.canonicalize import canonicalize
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
+from workbench.ingress import semijoin
 from workbench.ingress.macros import GateError, Macro, rewrite, rewrite_text
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Policy:
     """How the gate reads SQL: dialect and rules. Its hash names it in runs and bundles."""
 
     dialect: str = "postgres"
-    rules: tuple[str, ...] = ("qualify", "annotate_types", "canonicalize")
+    rules: tuple[str, ...] = ("qualify", "annotate_types", "canonicalize", "semi_join_reduction")
 
     @cached_property
     def hash(self) -> str:
@@ -349,6 +350,15 @@ class Gate:
         is_query = isinstance(rewritten, exp.Query) and self._reads_no_volatile_table(rewritten)
         # The tree is the gate's own (parsed or rewritten here): qualify may change it.
         verdict = check_tree(rewritten, text, schema, self.policy, self._mapping)
+        reducible = "semi_join_reduction" in self.policy.rules and not applied and is_query
+        reduced = (
+            semijoin.reduce(text, verdict.tree, self.policy.dialect)
+            if reducible and verdict.tree is not None
+            else None
+        )
+        if reduced is not None:
+            text, described = reduced
+            applied = (*applied, described)
         return Prepared(text, verdict, applied, version, is_query and verdict.canonical is not None)
 
     @staticmethod
