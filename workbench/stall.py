@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 _TICK_S = 0.25
+_IDLE_EXIT_S = 5.0
+"""A monitor with no pull to watch for this long ends (a session is not a thread forever)."""
 
 
 class StallWatch:
@@ -61,11 +63,16 @@ class StallWatch:
                 self._pulling = False
 
     def _watch(self) -> None:
+        idle_since = time.monotonic()
         while True:
             time.sleep(_TICK_S)
             with self._lock:
                 if not self._pulling:
+                    if time.monotonic() - idle_since > _IDLE_EXIT_S:
+                        self._monitor = None  # the next pull starts another
+                        return
                     continue
+                idle_since = time.monotonic()
                 now, cpu = time.monotonic(), time.process_time()
                 self._samples.append((now, cpu))
                 while len(self._samples) > 1 and now - self._samples[1][0] >= self.window_s:
