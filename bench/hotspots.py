@@ -13,18 +13,18 @@ import argparse
 
 import workbench
 from workbench import datasets
+from workbench.explain import explain
 
 TOP = 4
 
 
 def hotspots(session: workbench.Session, number: int) -> list[str]:
     """The lines describing query ``number``'s heaviest operators."""
-    result = session.sql(datasets.tpch_query(number))
-    for _ in result:
-        pass
-    tree = result.plan()
+    tree = explain(session, datasets.tpch_query(number), analyze=True)
+    assert tree.run_id is not None
+    _, record = session.recent(tree.run_id)
     nodes = sorted(tree.nodes, key=lambda n: n.share, reverse=True)[:TOP]
-    lines = [f"q{number:02d} ({result.run.elapsed_s:.2f} s, {len(tree.nodes)} operators):"]
+    lines = [f"q{number:02d} ({record.elapsed_s:.2f} s, {len(tree.nodes)} operators):"]
     for node in nodes:
         first = node.details.splitlines()[0][:90] if node.details else ""
         spill = f", spilled {node.spilled_bytes:,} B" if node.spill_count else ""

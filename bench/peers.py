@@ -37,11 +37,13 @@ def datafusion_context(tables: Mapping[str, Path]) -> datafusion.SessionContext:
     return ctx
 
 
-def duckdb_connection(tables: Mapping[str, Path]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one view per file."""
+def duckdb_connection(
+    tables: Mapping[str, Path], config: Mapping[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with one view per file (``config``: DuckDB settings)."""
     import duckdb
 
-    con = duckdb.connect()
+    con = duckdb.connect(config=dict(config or {}))
     for name, path in tables.items():
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
     return con
@@ -83,6 +85,18 @@ def statements(sql: str) -> list[str]:
 
 def is_query(statement: str) -> bool:
     return _LEADING_COMMENTS.sub("", statement).lower().startswith(("select", "with", "("))
+
+
+def duckdb_rows(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """Run a query file's statements in order; the rows of its last query, counted as they
+    stream out of DuckDB's reader (none kept). Each statement's result is read before the
+    next runs: q15 drops the view its query reads."""
+
+    def rows(statement: str) -> int:
+        relation = con.sql(statement)
+        return 0 if relation is None else sum(b.num_rows for b in relation.to_arrow_reader())
+
+    return run_statements(rows, sql)
 
 
 def run_statements(execute: Callable[[str], T], sql: str) -> T:

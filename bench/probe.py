@@ -182,26 +182,28 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _status_mb(field: str) -> float:
+def status_mb(field: str) -> float:
+    """A line of ``/proc/self/status`` in MB (``VmRSS``, ``VmHWM``)."""
     for line in _STATUS.read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024  # the kernel reports kB
     raise LookupError(field)
 
 
-def _start_peak() -> tuple[float, str]:
+def start_peak() -> tuple[float, str]:
     """Reset the peak to the current RSS; returns (baseline MB, how the peak is read)."""
     gc.collect()
     try:
         _CLEAR_REFS.write_text("5")  # 5: reset the peak RSS (VmHWM) to the current RSS
-        return _status_mb("VmRSS"), "VmHWM"
+        return status_mb("VmRSS"), "VmHWM"
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "ru_maxrss"
 
 
-def _peak(source: str) -> float:
+def peak(source: str) -> float:
+    """The peak RSS in MB since :func:`start_peak`, read as it said."""
     if source == "VmHWM":
-        return _status_mb("VmHWM")
+        return status_mb("VmHWM")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -238,14 +240,14 @@ def run_child(module: str, args: list[str], *, what: str, timeout: float) -> dic
 def measure(variant: str, parquet: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="wb-probe-") as scratch:
         step = VARIANTS[variant](parquet, Path(scratch) / "out.parquet")
-        baseline, source = _start_peak()
+        baseline, source = start_peak()
         started = time.perf_counter()
         rows = step()
         seconds = time.perf_counter() - started
-        peak = _peak(source)
+        highest = peak(source)
     out: dict[str, object] = {
         "seconds": seconds,
-        "peak_rss_mb": round(peak - baseline, 1),
+        "peak_rss_mb": round(highest - baseline, 1),
         "baseline_rss_mb": round(baseline, 1),
         "peak_source": source,
     }

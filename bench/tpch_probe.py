@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 import workbench
-from bench.probe import PREFIX, _status_mb
+from bench import peers
+from bench.probe import PREFIX, status_mb
 from workbench import datasets
 from workbench.session import machine_tuning
 
@@ -47,10 +48,8 @@ def _workbench_tuned(parquet: Path, query: int, limit: int, spill: Path) -> dict
 
 def _session_run(parquet: Path, query: int, profile: workbench.RuntimeProfile) -> dict[str, object]:
     session = profile.session()
-    for table in datasets.TABLES:
-        location = str(parquet / f"{table}.parquet").replace("'", "''")
-        session.sql(f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'")
-    start = _status_mb("VmRSS")
+    datasets.register_parquet(session, parquet)
+    start = status_mb("VmRSS")
     started = time.perf_counter()
     result = session.sql(datasets.tpch_query(query))
     rows = sum(batch.num_rows for batch in result)
@@ -64,22 +63,12 @@ def _session_run(parquet: Path, query: int, profile: workbench.RuntimeProfile) -
 
 
 def _duckdb(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, object]:
-    import duckdb
-
-    con = duckdb.connect(
-        config={"memory_limit": f"{limit // 2**20}MiB", "temp_directory": str(spill)}
-    )
-    for table in datasets.TABLES:
-        path = str(parquet / f"{table}.parquet").replace("'", "''")
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path}')")
-    start = _status_mb("VmRSS")
+    config = {"memory_limit": f"{limit // 2**20}MiB", "temp_directory": str(spill)}
+    tables = {table: parquet / f"{table}.parquet" for table in datasets.TABLES}
+    con = peers.duckdb_connection(tables, config)
+    start = status_mb("VmRSS")
     started = time.perf_counter()
-    rows = 0
-    # q15's three statements: the view, the query, the drop; the rows are the query's.
-    for statement in filter(str.strip, datasets.tpch_query(query).split(";")):
-        relation = con.sql(statement)
-        if relation is not None:  # DDL has no result
-            rows += sum(batch.num_rows for batch in relation.to_arrow_reader())
+    rows = peers.duckdb_rows(con, datasets.tpch_query(query))
     return {"seconds": time.perf_counter() - started, "rows": rows, "start_rss_mb": start}
 
 
@@ -94,7 +83,7 @@ def main(argv: list[str]) -> int:
         found = ENGINES[engine](Path(parquet), int(query), int(limit), Path(spill))
     except Exception as exc:  # noqa: BLE001  (the parent reports the failure as a result)
         found = {"error": first_line(exc)}
-    found["peak_rss_mb"] = _status_mb("VmHWM")
+    found["peak_rss_mb"] = status_mb("VmHWM")
     print(PREFIX + json.dumps(found), flush=True)
     return 0
 

@@ -73,17 +73,25 @@ class TpchData:
         if fmt == "delta" and not (self.root / "delta").is_dir():
             msg = f"{self.root} holds Parquet files only: use datasets.tpch({self.scale:g})"
             raise DatasetError(msg)
+        if fmt == "parquet":
+            register_parquet(session, self.root / "parquet", label=f"datasets.tpch({self.scale:g})")
+            return
         for table in TABLES:
             session.ctx.deregister_table(table)
-            if fmt == "parquet":
-                # DDL-first: the registry records the statement and its provenance.
-                location = str(self.parquet(table)).replace("'", "''")
-                session.sql(
-                    f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'",
-                    label=f"datasets.tpch({self.scale:g})",
-                )
-            else:
-                session.register_delta(table, str(self.delta(table)))
+            session.register_delta(table, str(self.delta(table)))
+
+
+def register_parquet(session: Session, directory: Path, *, label: str | None = None) -> None:
+    """Register ``directory``'s ``<table>.parquet`` files under the eight TPC-H names.
+
+    DDL-first: the registry records each statement and its provenance (``label``).
+    """
+    for table in TABLES:
+        session.ctx.deregister_table(table)
+        location = str(directory / f"{table}.parquet").replace("'", "''")
+        session.sql(
+            f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'", label=label
+        )
 
 
 def _scale_name(scale: float) -> str:

@@ -73,7 +73,7 @@ from workbench.stall import StallWatch
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import pyarrow as pa
     from datafusion.record_batch import RecordBatchStream
@@ -673,15 +673,21 @@ class Session:
             text = str(error)
             stalled = isinstance(error, StalledError)
             wanted = _ONE_PARTITION if stalled else _SPILLING_JOINS
-            current = self._settings(wanted)
             retry = (
                 may_retry
                 and self.profile.memory_limit_bytes is not None
-                and current != wanted
                 and (stalled or ("Resources exhausted" in text and "HashJoin" in text))
             )
-            # A DataFrame keeps the settings it was made under: set, make, set back.
-            with self._settings_while(wanted if retry else {}):
+            current = self._settings(wanted) if retry else wanted
+            if retry and current != wanted:
+                # A DataFrame keeps the settings it was made under: set, make, set back.
+                self._set(wanted)
+                try:
+                    fresh = self.ctx.create_dataframe_from_logical_plan(plan)
+                finally:
+                    self._set(current)
+            else:
+                retry = False
                 fresh = self.ctx.create_dataframe_from_logical_plan(plan)
             with self._runs_lock:
                 remembered = self._runs.get(run_id)
@@ -699,17 +705,9 @@ class Session:
         ).to_pydict()
         return dict(zip(found["name"], found["value"], strict=True))
 
-    @contextlib.contextmanager
-    def _settings_while(self, settings: Mapping[str, str]) -> Iterator[None]:
-        """DataFusion settings changed for the block, then set back."""
-        previous = self._settings(settings)
+    def _set(self, settings: Mapping[str, str]) -> None:
         for name, value in settings.items():
             self.ctx.sql(f"SET {name} = {value}")
-        try:
-            yield
-        finally:
-            for name, value in previous.items():
-                self.ctx.sql(f"SET {name} = {value}")
 
     def _plan(
         self, cell: _Cell, statement: Statement, options: SQLOptions | None

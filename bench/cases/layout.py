@@ -116,24 +116,13 @@ def _rewritten(data: datasets.TpchData, name: str, order: dict[str, str], rows: 
 
 def _workbench(root: Path) -> Callable[[str], int]:
     session = workbench.RuntimeProfile().session()
-    for table in datasets.TABLES:
-        location = str(root / f"{table}.parquet").replace("'", "''")
-        session.sql(f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{location}'")
+    datasets.register_parquet(session, root)
     return lambda sql: sum(batch.num_rows for batch in session.sql(sql))
 
 
 def _duckdb(root: Path) -> Callable[[str], int]:
     con = peers.duckdb_connection({t: root / f"{t}.parquet" for t in datasets.TABLES})
-
-    def run(sql: str) -> int:
-        rows = 0
-        for statement in filter(str.strip, sql.split(";")):
-            relation = con.sql(statement)
-            if relation is not None:
-                rows += sum(batch.num_rows for batch in relation.to_arrow_reader())
-        return rows
-
-    return run
+    return lambda sql: peers.duckdb_rows(con, sql)
 
 
 def _bind(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:

@@ -18,25 +18,24 @@ compared sorted, numbers within a relative 1e-6: a setting that changes an answe
 recorded as failed, with the first difference, and left out of the geometric means.
 
 Peak memory is the process's resident high-water mark during the run above its resident
-memory just before it (``VmHWM``, reset through ``/proc/self/clear_refs``, as
-:mod:`bench.probe` does), in the bench's own process: memory an earlier run returned to
-the allocator is reused without showing, so a small peak is a lower bound. Where
-``/proc`` is missing the metric is left out.
+memory just before it (``VmHWM``, reset through ``/proc/self/clear_refs`` by
+:func:`bench.probe.start_peak`, which falls back to ``ru_maxrss`` without ``/proc``), in the
+bench's own process: memory an earlier run returned to the allocator is reused without
+showing, so a small peak is a lower bound.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import math
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 import workbench
+from bench import probe
 from bench.harness import (
     MEMORY_METRIC,
     Case,
@@ -129,11 +128,11 @@ def _variant(
     session: workbench.Session, sql: str, expected: dict[str, Rows]
 ) -> Callable[[], Sample]:
     def run() -> Sample:
-        before = _start_peak()
+        before, source = probe.start_peak()
         started = time.perf_counter()
         batches = _collect(session.sql(sql))
         seconds = time.perf_counter() - started
-        metrics = {} if before is None else {MEMORY_METRIC: round(_status_mb("VmHWM") - before, 1)}
+        metrics = {MEMORY_METRIC: round(probe.peak(source) - before, 1)}
         rows = _rows(batches)
         difference = _difference(expected["rows"], rows)
         if difference is not None:
@@ -185,29 +184,6 @@ def _same(want: Any, got: Any) -> bool:
     if isinstance(want, float | Decimal) and isinstance(got, float | Decimal):
         return math.isclose(float(want), float(got), rel_tol=_REL_TOL, abs_tol=_REL_TOL)
     return bool(want == got)
-
-
-# -- peak memory -----------------------------------------------------------------------
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_mb(field: str) -> float:
-    for line in _STATUS.read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024  # the kernel reports kB
-    raise LookupError(field)
-
-
-def _start_peak() -> float | None:
-    """Reset the peak to the current RSS and return that RSS in MB; None without /proc."""
-    gc.collect()
-    try:
-        _CLEAR_REFS.write_text("5")  # 5: reset the peak RSS (VmHWM) to the current RSS
-        return _status_mb("VmRSS")
-    except OSError:
-        return None
 
 
 # -- the report ------------------------------------------------------------------------

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use datafusion_common::{Result, plan_err};
-use datafusion_ffi::udtf::FFI_TableFunction;
 use deltalake_core::arrow::record_batch::RecordBatch;
 use deltalake_core::datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use deltalake_core::datafusion::datasource::MemTable;
@@ -19,8 +18,7 @@ use pyo3::types::PyCapsule;
 use pyo3::{Bound, PyAny, PyResult, Python, pyclass, pymethods};
 
 use super::{CacheScope, metadata, scope, session_id_of, tables};
-use crate::delta::provider::logical_codec;
-use crate::delta::runtime::runtime;
+use crate::delta::provider::table_function_capsule;
 
 pub const METADATA: &str = "wb_metadata_cache";
 pub const STATISTICS: &str = "wb_statistics_cache";
@@ -93,13 +91,7 @@ fn capsule<'py>(
     session: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyCapsule>> {
     let scope = scope(&session_id_of(&session)?);
-    let codec = logical_codec(session)?;
-    let ffi = FFI_TableFunction::new_with_ffi_codec(
-        Arc::new(CacheFunction::new(kind, scope)),
-        Some(runtime().handle().clone()),
-        codec,
-    );
-    PyCapsule::new_with_value(py, ffi, c"datafusion_table_function")
+    table_function_capsule(py, session, Arc::new(CacheFunction::new(kind, scope)))
 }
 
 /// A `#[pyclass]` whose capsule is the table function over one of the caches.

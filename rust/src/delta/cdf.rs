@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use datafusion_ffi::udtf::FFI_TableFunction;
 use deltalake_core::ObjectStore;
 use deltalake_core::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use deltalake_core::datafusion::catalog::{
@@ -50,7 +49,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use super::provider::{
-    PyDeltaProvider, WorkbenchDeltaScan, commit_time, local_state, logical_codec,
+    PyDeltaProvider, WorkbenchDeltaScan, commit_time, local_state, table_function_capsule,
 };
 use super::runtime::{InRuntime, runtime};
 
@@ -105,16 +104,10 @@ impl PyTableChanges {
         py: Python<'py>,
         session: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
-        let codec = logical_codec(session)?;
         let function = TableChangesFn {
             tables: Arc::clone(&self.tables),
         };
-        let ffi = FFI_TableFunction::new_with_ffi_codec(
-            Arc::new(function),
-            Some(runtime().handle().clone()),
-            codec,
-        );
-        PyCapsule::new_with_value(py, ffi, c"datafusion_table_function")
+        table_function_capsule(py, session, Arc::new(function))
     }
 }
 

@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::udtf::FFI_TableFunction;
 use deltalake_core::arrow::array::{Array, ArrayRef, RecordBatchReader, StringArray};
 use deltalake_core::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use deltalake_core::arrow::ffi_stream::FFI_ArrowArrayStream;
 use deltalake_core::arrow::record_batch::{RecordBatch, RecordBatchIterator};
-use deltalake_core::datafusion::catalog::{Session, TableProvider};
+use deltalake_core::datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
 use deltalake_core::datafusion::common::tree_node::TreeNode;
 use deltalake_core::datafusion::common::{
     ColumnStatistics, DataFusionError, Result as DfResult, ScalarValue, Statistics, TableReference,
@@ -1114,6 +1115,22 @@ impl PyDeltaProvider {
         );
         PyCapsule::new_with_value(py, ffi, c"datafusion_table_provider")
     }
+}
+
+/// `function` as the capsule Python's `datafusion.udtf` takes, with the host's codec.
+///
+/// Every table function the extension exports goes through here because each must carry
+/// the extension's tokio runtime handle: without one, datafusion-ffi 55 crashed the process
+/// on about 3 in 4 zero-argument calls (docs/decisions.md).
+pub fn table_function_capsule<'py>(
+    py: Python<'py>,
+    session: Bound<'py, PyAny>,
+    function: Arc<dyn TableFunctionImpl>,
+) -> PyResult<Bound<'py, PyCapsule>> {
+    let codec = logical_codec(session)?;
+    let ffi =
+        FFI_TableFunction::new_with_ffi_codec(function, Some(runtime().handle().clone()), codec);
+    PyCapsule::new_with_value(py, ffi, c"datafusion_table_function")
 }
 
 /// The host's logical codec: from a SessionContext, or the codec capsule itself.

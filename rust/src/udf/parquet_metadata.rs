@@ -28,7 +28,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion_common::{Result, ScalarValue, plan_datafusion_err, plan_err};
 use datafusion_expr::Expr;
-use datafusion_ffi::udtf::FFI_TableFunction;
 use deltalake_core::datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use deltalake_core::datafusion::datasource::MemTable;
 use deltalake_core::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -40,8 +39,7 @@ use deltalake_core::parquet::file::statistics::Statistics;
 use pyo3::types::PyCapsule;
 use pyo3::{Bound, PyAny, PyResult, Python, pyclass, pymethods};
 
-use crate::delta::provider::logical_codec;
-use crate::delta::runtime::runtime;
+use crate::delta::provider::table_function_capsule;
 
 pub const NAME: &str = "wb_parquet_metadata";
 const USAGE: &str = "wb_parquet_metadata('path/to/file.parquet')";
@@ -352,13 +350,7 @@ impl ParquetMetadata {
         py: Python<'py>,
         session: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
-        let codec = logical_codec(session)?;
-        let ffi = FFI_TableFunction::new_with_ffi_codec(
-            Arc::new(ParquetMetadataFn),
-            Some(runtime().handle().clone()),
-            codec,
-        );
-        PyCapsule::new_with_value(py, ffi, c"datafusion_table_function")
+        table_function_capsule(py, session, Arc::new(ParquetMetadataFn))
     }
 }
 
