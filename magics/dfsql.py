@@ -32,6 +32,12 @@ FLAGS = (
         "a label stored in the run record (quote it if spaced)",
         metavar="TEXT",
     ),
+    Flag(
+        "--engine",
+        Takes.WORD,
+        "run the query on: local, ballista:standalone or ballista://HOST:PORT",
+        metavar="URL",
+    ),
 )
 
 
@@ -71,6 +77,9 @@ class WorkbenchMagics(Magics):
             %%dfsql -o top --limit 5
             SELECT o_orderkey, o_totalprice FROM orders
             WHERE o_totalprice > {threshold} ORDER BY 2 DESC
+
+        --engine runs this cell's query on a Ballista cluster (see `python -m
+        workbench.cluster`); the session keeps the catalog and runs DDL itself.
         """
         args, _ = parse(line, FLAGS, magic="%%dfsql")
         sql, params = bind_template(cell, self._ns)
@@ -87,7 +96,7 @@ class WorkbenchMagics(Magics):
                 msg = f"--params {args['params']} is a {type(extra).__name__}; pass a dict"
                 raise ParameterError(msg)
             params = {**params, **extra}
-        result = self.session.sql(sql, params, label=args["label"])
+        result = self.session.sql(sql, params, label=args["label"], engine=args["engine"])
         if args["limit"] is not None:
             result.preview_rows = args["limit"]
         if args["out"]:

@@ -30,6 +30,12 @@ FLAGS = (
         "compare two runs: run ids, or names of PlanTree/Result variables",
         metavar="A B",
     ),
+    Flag(
+        "--engine",
+        Takes.WORD,
+        "explain on: local, ballista:standalone or ballista://HOST:PORT (stages)",
+        metavar="URL",
+    ),
 )
 
 
@@ -59,6 +65,10 @@ class ExplainMagics(Magics):
             %%explain --all
             SELECT ...
             %explain --diff before after      # two Results, PlanTrees or run ids
+            %explain --engine ballista:standalone SELECT ...   # the job's stages
+
+        On a cluster engine the tree is the job's, one node per stage: planned, Ballista's
+        distributed plan; with --analyze, the stages that ran and their metrics.
         """
         args, rest = parse(line, FLAGS, magic="%explain", operand="SQL")
         if args["diff"]:
@@ -89,6 +99,7 @@ class ExplainMagics(Magics):
                 verbose=args["verbose"],
                 params=params,
                 on_progress=ProgressView(),
+                engine=args["engine"],
             )
         except KeyboardInterrupt:
             raise QueryCancelledError("explain --analyze interrupted") from None

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import harness
-from bench.cases import bigdata, ladder, layout, profile
+from bench.cases import bigdata, cluster, ladder, layout, profile
 from bench.harness import Case, Measurement, Sample
 from workbench import datasets
 
@@ -41,6 +41,7 @@ GROUPS = {
     "profile",
     "bigdata",
     "layout",
+    "cluster",
 }
 
 
@@ -566,3 +567,17 @@ def test_the_layout_group_rewrites_the_files_and_every_layout_gives_the_same_row
     dates = pq.read_table(sorted_root / "lineitem.parquet", columns=["l_shipdate"])
     shipped = dates.column("l_shipdate").to_pylist()
     assert shipped == sorted(shipped)
+
+
+def test_the_cluster_group_runs_every_query_on_a_local_cluster_with_the_local_rows(quick_run):
+    _, report, markdown = quick_run
+    runs = [m for m in report["measurements"] if m["group"] == "cluster"]
+    assert {m["case"] for m in runs} == {f"q{n:02d}" for n in cluster.QUICK_QUERIES}
+    assert {m["variant"] for m in runs} == {cluster.LOCAL, cluster.CLUSTER, cluster.STANDALONE}
+    assert [m for m in runs if m["error"] is not None or m["note"]] == []
+    section = _section(markdown, "cluster")
+    for variant in (cluster.CLUSTER, cluster.STANDALONE):
+        logs = [math.log(m["ratio"]) for m in runs if m["variant"] == variant]
+        printed = float(section.split(f"\n| {variant} | ", 1)[1].split(" |", 1)[0])
+        assert printed == pytest.approx(math.exp(statistics.fmean(logs)), abs=0.006), variant
+    assert "two executor processes" in section

@@ -103,9 +103,11 @@ def test_plans_notebook_lists_runs_and_replays_its_bundle(plans_nb):
 def test_every_notebook_is_covered_by_a_test():
     notebooks = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
     # plans and tour here; prune in tests/test_prune.py, cdf in tests/test_cdf.py,
-    # gate and ibis in tests/test_gate_notebooks.py, registry in tests/test_registry_notebook.py
+    # gate and ibis in tests/test_gate_notebooks.py, registry in tests/test_registry_notebook.py,
+    # cluster in tests/test_cluster_notebook.py
     assert notebooks == [
         "cdf.ipynb",
+        "cluster.ipynb",
         "gate.ipynb",
         "ibis.ipynb",
         "plans.ipynb",

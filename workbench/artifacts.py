@@ -475,6 +475,7 @@ def _entry(
         "run_id": record.run_id,
         "status": str(record.status),
         "label": record.label,
+        "engine": record.engine,
         "result": None if result is None else {"hash": result.digest, "rows": result.rows},
         "note": note,
         "tables": dict(tables),

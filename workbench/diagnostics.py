@@ -76,6 +76,7 @@ _RUNS_SCHEMA = pa.schema(
         ("plan_cache", pa.string()),
         ("cache_settings", pa.list_(pa.string())),
         ("retried", pa.string()),
+        ("engine", pa.string()),
     ]
 )
 _LANE_GAPS_SCHEMA = pa.schema(

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from workbench.cluster import parse_engine
+from workbench.cluster.stages import planned as stages_planned
+from workbench.cluster.stages import stage_tree
 from workbench.plans import PlanTree, capture
 from workbench.progress import Watcher
 
@@ -32,6 +35,7 @@ def explain(
     verbose: bool = False,
     params: Mapping[str, Any] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    engine: str | None = None,
 ) -> PlanTree:
     """Plan ``sql`` (and with ``analyze`` run it, streaming its rows away) and capture the tree.
 
@@ -39,10 +43,19 @@ def explain(
     result query's. Without ``analyze`` only queries are accepted and nothing
     runs. ``verbose`` adds ``EXPLAIN VERBOSE`` of the result query, planned at
     its place in the cell (after the statements before it, before those after).
-    """
-    verbose_text: list[str] = []
 
-    def explain_verbose(statement: Statement, _: datafusion.DataFrame) -> None:
+    On a cluster engine (``engine``, or the session's) the tree is the job's, grouped by
+    stage: without ``analyze`` Ballista's distributed plan (``EXPLAIN`` on the cluster),
+    with it the stages that ran, with the metrics the scheduler recorded.
+    """
+    chosen = parse_engine(engine) if engine is not None else session.engine
+    verbose_text: list[str] = []
+    target: list[Statement] = []
+
+    def planned(statement: Statement, _: datafusion.DataFrame) -> None:
+        target.append(statement)
+        if not verbose:
+            return
         rows = session.ctx.sql(
             f"EXPLAIN VERBOSE {statement.text}", param_values=dict(params or {}) or None
         ).to_pydict()
@@ -56,13 +69,22 @@ def explain(
         params,
         label="explain --analyze" if analyze else "explain",
         plan_only=not analyze,
-        on_planned=explain_verbose if verbose else None,
+        on_planned=planned,
+        engine=engine,
     )
     if analyze:
         with Watcher(result, on_progress or (lambda _: None)):
             for _ in result:
                 pass  # run to the end; the rows are not kept
-    tree = capture(result.dataframe, analyzed=analyze, sql=sql, run_id=result.run.run_id)
+    if analyze and result.cluster_job is not None:
+        tree = result.plan()
+    elif not analyze and chosen.kind != "local" and target:
+        plans = session.distributed_plan(target[0].text, params, chosen)
+        job = f"planned on {chosen.name}"
+        tree = stage_tree(job, stages_planned(plans["distributed_plan"]), analyzed=False, sql=sql)
+        tree = replace(tree, run_id=result.run.run_id)
+    else:
+        tree = capture(result.dataframe, analyzed=analyze, sql=sql, run_id=result.run.run_id)
     if not analyze:
         result.close_planned()
     return replace(tree, views=views, verbose="\n\n".join(verbose_text) if verbose else None)

@@ -344,6 +344,60 @@ def _hot_path(node: PhysicalNode) -> tuple[int, ...]:
     return tuple(path)
 
 
+@dataclass(frozen=True)
+class _Value:
+    """A metric given as plain values (a cluster's stage metrics), read like DataFusion's."""
+
+    name: str
+    partition: int | None
+    value: int
+
+    def labels(self) -> dict[str, str]:
+        return {}
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def node_of(
+    node_id: int,
+    display: str,
+    partitions: int,
+    children: tuple[PhysicalNode, ...],
+    values: list[tuple[str, int | None, int]],
+) -> PhysicalNode:
+    """A node from an operator's display text and its ``(metric, partition, value)`` list:
+    the same reduction as for a plan of this process (a Ballista stage's operators)."""
+    operator, details = _split_display(display)
+    time_metric = _SCAN_TIME if any(v[0] == _SCAN_TIME for v in values) else "elapsed_compute"
+    tally = _Tally(time_metric)
+    for name, partition, value in values:
+        tally.add(_Value(name, partition, value))
+    return PhysicalNode(
+        id=node_id,
+        operator=operator,
+        details=details,
+        partitions=partitions,
+        children=children,
+        **(tally.fields() if values else {}),
+    )
+
+
+def tree_of(
+    root: PhysicalNode, *, analyzed: bool, sql: str = "", run_id: str | None = None
+) -> PlanTree:
+    """A PlanTree over nodes built with :func:`node_of`, with time shares and hot path."""
+    physical = _with_shares(root, root.subtree_ns)
+    return PlanTree(
+        physical=physical,
+        logical=None,
+        analyzed=analyzed,
+        sql=sql,
+        run_id=run_id,
+        hot_path=_hot_path(physical),
+    )
+
+
 def physical_tree(plan: ExecutionPlan) -> PhysicalNode:
     """The physical plan as nodes with metrics and time shares."""
     root = _build_physical(plan, [0])

@@ -34,6 +34,10 @@ class Progress:
     rows_scanned: int
     """Rows the plan's sources (its leaves: file scans, generators) have produced so far."""
     done: bool = False
+    engine: str = "local"
+    """Where the query runs (``run.engine``)."""
+    job: str | None = None
+    """On a cluster: the job's id and state, e.g. ``038GQ4 running, stages 2/5``."""
 
 
 def _scanned(plan: ExecutionPlan) -> int:
@@ -50,7 +54,19 @@ def _scanned(plan: ExecutionPlan) -> int:
 
 
 def snapshot(result: Result, *, done: bool = False) -> Progress:
-    """The run's progress as of now, read from the live plan."""
+    """The run's progress as of now, read from the live plan (a cluster job's from the
+    scheduler: its stages; its rows arrive when the job has ended)."""
+    job = result.cluster_job
+    if job is not None:
+        return Progress(
+            run_id=result.run.run_id,
+            elapsed_s=time.perf_counter() - result.started,
+            rows_out=result.run.rows,
+            rows_scanned=0,
+            done=done,
+            engine=result.run.engine,
+            job=job.progress(),
+        )
     plan = result.dataframe.execution_plan()
     metrics = plan.metrics()
     return Progress(

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workbench.cluster import ClusterStream
 from workbench.display import error_bundle, preview_bundle
 from workbench.errors import (
     ArgumentError,
@@ -125,15 +126,20 @@ class Result:
         *,
         max_materialize_bytes: int,
         preview_rows: int = 20,
-        stream: RecordBatchStream | None = None,
+        stream: RecordBatchStream | ClusterStream | None = None,
         executed: list[pa.RecordBatch] | None = None,
         statement: Statement | None = None,
         cell: str | None = None,
         ran: str | None = None,
         recover: Callable[[Exception, bool], tuple[datafusion.DataFrame, bool]] | None = None,
         watch: StallWatch | None = None,
+        opener: Callable[[datafusion.DataFrame], ClusterStream] | None = None,
     ) -> None:
         self._df = df
+        # Where the rows come from when not from the DataFrame's own stream: a cluster job.
+        self._opener = opener
+        self.cluster_job = stream if isinstance(stream, ClusterStream) else None
+        """The cluster job of this run, once its stream was opened (cluster engines)."""
         # The session's answer to a failure while running: the plan to keep instead of the
         # failed one (which holds the memory it reserved), and whether to run it now (once).
         self._recover = recover
@@ -143,7 +149,7 @@ class Result:
         self.started = time.perf_counter()
         """``time.perf_counter()`` when the Result was created: the origin of elapsed times."""
         self._schema: pa.Schema = df.schema()
-        self._stream: RecordBatchStream | None = stream
+        self._stream: RecordBatchStream | ClusterStream | None = stream
         self._statement = statement
         self._cell = cell if cell is not None else tracker.record.sql
         self._ran = ran
@@ -219,7 +225,7 @@ class Result:
             self._stream = None
             self._tracker.end(RunStatus.FINISHED)
             return None
-        batch = pulled.to_pyarrow()
+        batch = pulled if isinstance(pulled, pa.RecordBatch) else pulled.to_pyarrow()
         if self._stopped is not None:  # cancel() from another thread while we waited
             raise self._stopped
         if self._tracker.record.batches == 0:
@@ -266,10 +272,13 @@ class Result:
     def _watching(self) -> contextlib.AbstractContextManager[None]:
         return self._watch.pulling() if self._watch is not None else contextlib.nullcontext()
 
-    def _open_stream(self) -> RecordBatchStream:
+    def _open_stream(self) -> RecordBatchStream | ClusterStream:
         # Physical planning happens here: a planning error, not a failure mid-run.
         with self._engine_errors("failed while planning"):
-            self._stream = self._df.execute_stream()
+            if self._opener is not None:
+                self._stream = self.cluster_job = self._opener(self._df)
+            else:
+                self._stream = self._df.execute_stream()
         return self._stream
 
     @contextlib.contextmanager
@@ -315,8 +324,11 @@ class Result:
         )
 
     def _stop(self, error: QueryCancelledError | SqlError, status: RunStatus) -> None:
-        # Dropping the stream drops DataFusion's tasks, which stops the query.
-        self._stream = None
+        # Dropping the stream drops DataFusion's tasks, which stops the query; a cluster
+        # job runs on unless it is cancelled on the scheduler.
+        stream, self._stream = self._stream, None
+        if isinstance(stream, ClusterStream):
+            stream.cancel()
         self._stopped = error
         self._tracker.end(status, str(error))
 
@@ -582,6 +594,9 @@ class Result:
         """The physical plan with the metrics of this run so far (complete once exhausted)."""
         if self._final_plan is not None:
             return self._final_plan
+        if self.cluster_job is not None and self._exhausted:
+            # The plan that ran is the cluster's: its stages, with their metrics.
+            return self.cluster_job.plan(sql=self._tracker.record.sql, run_id=self.run.run_id)
         return capture(
             self._df, analyzed=self._exhausted, sql=self._tracker.record.sql, run_id=self.run.run_id
         )

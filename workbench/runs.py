@@ -77,6 +77,8 @@ class RunRecord:
     """``hit`` or ``miss`` of the plan cache; ``None`` when the plan is not cacheable."""
     cache_settings: tuple[str, ...] = ()
     """The runtime cache settings in effect (``name=value``, from ``df_settings``)."""
+    engine: str = "local"
+    """Where the query ran: ``local``, ``ballista:standalone`` or ``ballista://host:port``."""
     retried: str | None = None
     """Set when the run ran out of memory before its first batch and ran again with a plan
     that spills (sort-merge joins): the error of the first attempt."""

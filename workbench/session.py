@@ -36,6 +36,7 @@ from datafusion.catalog import Table
 from datafusion.expr import Expr
 
 from workbench import extension, functions, plans, udf_policy
+from workbench.cluster import Cluster, ClusterError, ClusterStream, Engine, parse_engine
 from workbench.delta import (
     DeltaError,
     DeltaOptions,
@@ -131,6 +132,8 @@ class _Remembered:
     """The plan with its final metrics, kept when the executed plan was let go."""
     result: weakref.ref[Result] | None = None
     """The run's Result, while the user holds it."""
+    cluster_job: ClusterStream | None = None
+    """The run's job on a cluster engine, once its stream was opened (its stages)."""
 
 
 @dataclass
@@ -150,6 +153,8 @@ class _Cell:
     """``hit`` or ``miss`` of the plan cache, by statement index (cacheable ones only)."""
     keys: dict[int, str] = field(default_factory=dict)
     """The plan cache key of each cacheable statement, by index."""
+    engine: Engine = field(default_factory=lambda: Engine("local"))
+    """Where the cell's result query runs."""
 
     def ran_text(self) -> str:
         """Which statements of the cell changed something so far, for messages."""
@@ -256,6 +261,7 @@ _SETTABLE: dict[str, tuple[str, ...]] = {
     "plan_cache": ("bool",),
     "udf_policy": ("text",),
     "tuning": ("text",),
+    "engine": ("text",),
 }
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -385,6 +391,11 @@ class RuntimeProfile:
     would replace, or that is slow: ``warn``, ``strict`` (refuse) or ``off`` (no measuring)."""
     python_udf_min_rows_per_s: float = 2_000_000
     """Below this rate on its sample, a Python UDF is slow for the policy."""
+    engine: str = "local"
+    """Where queries run: ``local`` (this process), ``ballista://host:port`` (a Ballista
+    cluster started with ``python -m workbench.cluster``) or ``ballista:standalone`` (a
+    scheduler and an executor in this process). DDL and the catalog stay in the session;
+    see :mod:`workbench.cluster`."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -410,6 +421,10 @@ class RuntimeProfile:
                 "'otlp:http://HOST:PORT' or 'otlp' (configured by the OTEL_* variables)"
             )
             raise ConfigError(msg)
+        try:
+            parse_engine(self.engine)
+        except ClusterError as exc:
+            raise ConfigError(f"RuntimeProfile.{exc}") from None
         for name, ok in checks.items():
             if not ok:
                 msg = f"RuntimeProfile.{name}={getattr(self, name)!r} is out of range"
@@ -564,6 +579,9 @@ class Session:
         """The runtime cache settings in effect; every run records them."""
         self.udf_decisions: list[udf_policy.UdfDecision] = []
         """What the UDF policy decided for each Python UDF (also ``wb_udf_decisions``)."""
+        self.engine = parse_engine(p.engine)
+        """Where queries run unless a call says otherwise (``RuntimeProfile.engine``)."""
+        self._clusters: dict[str, Cluster] = {}
         self.python_functions: set[str] = {"wb_delta_files"}
         """Functions written in Python: ``register_udf``'s, the workbench's, Ibis' helpers."""
         self.rust_functions: set[str] = {*self.registered, "table_changes"}
@@ -586,6 +604,7 @@ class Session:
         plan_only: bool = False,
         on_planned: Callable[[Statement, datafusion.DataFrame], None] | None = None,
         lane: tuple[str, tuple[str, ...]] = ("sql", ()),
+        engine: str | None = None,
     ) -> Result:
         """Run ``query`` (one or more statements); the last query's rows are the Result.
 
@@ -607,9 +626,12 @@ class Session:
         before any later statement runs (``%explain --verbose`` uses it).
         ``lane`` (how the SQL was made, and what the direct Ibis lane lacked) is recorded
         on the run; :meth:`run` sets it for the Ibis expressions that fall back to SQL.
-        Ctrl-C raises :class:`QueryCancelledError` saying what ran.
+        ``engine`` runs the result query elsewhere than ``RuntimeProfile.engine`` says
+        (``local``, ``ballista:standalone``, ``ballista://host:port``); everything else
+        of the cell runs in the session. Ctrl-C raises :class:`QueryCancelledError` saying what ran.
         """
         bound = {name: check_value(name, value) for name, value in (params or {}).items()}
+        chosen = parse_engine(engine) if engine is not None else self.engine
         # Before anything runs, records or shows it: a secret in a (refused) Delta CREATE.
         query = redact_delta_secrets(query)
         statements = split_statements(query)
@@ -622,6 +644,7 @@ class Session:
         cell = _Cell(
             query, statements, target, bound, self._plan_options if plan_only else self._options
         )
+        cell.engine = chosen
         tracker = RunTracker(
             query, label, self._on_run_event, self._with_delta_files if self.delta_tables else None
         )
@@ -642,6 +665,9 @@ class Session:
                 self.plan_cache.discard(key)  # a cached plan that failed is planned afresh
             raise
         self._note_gate(tracker, cell, target, lane)
+        opener = None
+        if executed is None:  # DDL/DML as the result ran in the session
+            opener = self._route(tracker, chosen, result_df, opened=stream is not None or plan_only)
         prepared = cell.prepared.get(target.index)
         # What DataFusion ran: a statement the gate rewrote (a macro...) replays as rewritten.
         ran_text = prepared.text if prepared is not None and prepared.rewrites else target.text
@@ -653,7 +679,75 @@ class Session:
             statement=target,
             cell=query,
             ran=cell.ran_text() if len(statements) > 1 else None,
+            opener=opener,
         )
+
+    def _route(
+        self, tracker: RunTracker, engine: Engine, df: datafusion.DataFrame, *, opened: bool
+    ) -> Callable[[datafusion.DataFrame], ClusterStream] | None:
+        """Record where the result query runs; for a cluster not yet ``opened``, how the
+        Result opens it there (``None``: here). A query the cluster cannot run fails the run."""
+        if engine.kind == "local":
+            return None
+        tracker.note(engine=engine.name)
+        if opened:
+            return None
+        try:
+            opener = self._cluster_opener(engine, df)
+        except ClusterError as error:
+            tracker.end(RunStatus.FAILED, str(error))
+            raise
+        if opener is None:  # the session's catalog only: it runs here
+            tracker.note(engine="local")
+        return opener
+
+    def _cluster(self, engine: Engine) -> Cluster:
+        """The session's client of ``engine``, made at its first query."""
+        found = self._clusters.get(engine.name)
+        if found is None:
+            settings = {
+                "datafusion.execution.batch_size": str(self.profile.batch_size),
+                **{name: str(value) for name, value in self.profile.engine_settings().items()},
+            }
+            slots = os.cpu_count() or 1  # the standalone executor's; a remote one has its own
+            found = self._clusters[engine.name] = Cluster(engine, settings, slots)
+        return found
+
+    def _cluster_opener(
+        self, engine: Engine, df: datafusion.DataFrame
+    ) -> Callable[[datafusion.DataFrame], ClusterStream] | None:
+        """How a Result opens ``df``'s rows on ``engine``: the plan is checked and encoded
+        now (a table or function the cluster cannot have is refused before anything runs)
+        and submitted as a job when the rows are first read. ``None``: the query reads only
+        this session's own tables (``wb_runs``, the catalog) and runs here."""
+        cluster = self._cluster(engine)
+        plan = self._cluster_plan(cluster, df)
+        if plan is None:
+            return None
+        return lambda _: cluster.submit(plan)
+
+    def _cluster_plan(self, cluster: Cluster, df: datafusion.DataFrame) -> bytes | None:
+        delta = "it is a Delta table, read through this session's Delta provider"
+        return cluster.plan_bytes(
+            df,
+            self.ctx,
+            local_tables=dict.fromkeys(self.delta_tables, delta),
+            python_functions=self.python_functions,
+        )
+
+    def distributed_plan(
+        self, statement: str, params: Mapping[str, Any] | None, engine: Engine
+    ) -> dict[str, str]:
+        """``EXPLAIN`` of the query ``statement`` on ``engine``'s cluster, not run: its
+        plans by type, ``distributed_plan`` among them (Ballista's stages and shuffles)."""
+        df = self.ctx.sql(f"EXPLAIN {statement}", param_values=dict(params or {}) or None)
+        cluster = self._cluster(engine)
+        plan = self._cluster_plan(cluster, df)
+        if plan is None:
+            msg = "this query reads only the session's catalog: it runs here, not on a cluster"
+            raise ClusterError(msg)
+        rows = pyarrow.Table.from_batches(list(cluster.submit(plan))).to_pylist()
+        return {str(row["plan_type"]): str(row["plan"]) for row in rows}
 
     def _recovery(
         self, df: datafusion.DataFrame, run_id: str
@@ -955,7 +1049,9 @@ class Session:
             plan_cache=cache,
             cache_settings=self.cache_settings,
         )
-        return self._remember(_Remembered(df, tracker, tracker.record.sql, {}, None, key, expr))
+        opener = self._route(tracker, self.engine, df, opened=False)
+        remembered = _Remembered(df, tracker, tracker.record.sql, {}, None, key, expr)
+        return self._remember(remembered, opener)
 
     def _check_function_ddl(self, statement: Statement, cell: _Cell) -> None:
         """CREATE/DROP FUNCTION is refused where DDL is (read-only, planning only)."""
@@ -1012,7 +1108,11 @@ class Session:
         cell: _Cell,
         planned: dict[int, datafusion.DataFrame],
         on_planned: Callable[[Statement, datafusion.DataFrame], None] | None,
-    ) -> tuple[datafusion.DataFrame, RecordBatchStream | None, list[pa.RecordBatch] | None]:
+    ) -> tuple[
+        datafusion.DataFrame,
+        RecordBatchStream | ClusterStream | None,
+        list[pa.RecordBatch] | None,
+    ]:
         result_df: datafusion.DataFrame | None = None
         stream = None
         executed = None
@@ -1028,7 +1128,12 @@ class Session:
                         if any(not s.is_query for s in cell.statements[statement.index + 1 :]):
                             # Later statements write: open the stream (which snapshots
                             # the tables' data and file lists) before they run.
-                            stream = df.execute_stream()
+                            opener = (
+                                self._cluster_opener(cell.engine, df)
+                                if cell.engine.kind != "local"
+                                else None
+                            )
+                            stream = opener(df) if opener else df.execute_stream()
                     continue
                 df = self._plan_change(cell, statement)
                 if statement is cell.target:
@@ -1041,7 +1146,7 @@ class Session:
                     df.collect()
                 cell.ran.append(statement)
                 self._note_ddl(statement)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, ClusterError):
                 raise
             except Exception as exc:
                 raise self._error(exc, statement, cell, options=cell.options) from exc
@@ -1443,16 +1548,32 @@ class Session:
             # A collector being down must not fail the user's query.
             warnings.warn(str(exc), stacklevel=2)
 
-    def _remember(self, run: _Remembered, **result_args: Any) -> Result:
-        """The run's Result, with the session's recovery and stall watch; remembered."""
+    def _remember(
+        self,
+        run: _Remembered,
+        opener: Callable[[datafusion.DataFrame], ClusterStream] | None = None,
+        **result_args: Any,
+    ) -> Result:
+        """The run's Result, with the session's recovery and stall watch; remembered.
+
+        A run on a cluster (``opener``) has neither: its memory and its stalls are the
+        cluster's, and its stream stays open while the job runs with no batch to show.
+        """
         run_id = run.tracker.record.run_id
+        stream = result_args.get("stream")
+        local = opener is None and not isinstance(stream, ClusterStream)
+        if isinstance(stream, ClusterStream):
+            run = replace(run, cluster_job=stream)
+        if opener is not None:
+            opener = self._remembering_job(run_id, opener)
         result = Result(
             run.df,
             run.tracker,
             max_materialize_bytes=self.profile.max_materialize_bytes,
             preview_rows=self.profile.preview_rows,
-            recover=self._recovery(run.df, run_id),
-            watch=self.stall_watch,
+            recover=self._recovery(run.df, run_id) if local else None,
+            watch=self.stall_watch if local else None,
+            opener=opener,
             **result_args,
         )
         with self._runs_lock:
@@ -1462,6 +1583,21 @@ class Session:
         self._let_go_of_executed_plans()
         self._executed.append(run_id)
         return result
+
+    def _remembering_job(
+        self, run_id: str, opener: Callable[[datafusion.DataFrame], ClusterStream]
+    ) -> Callable[[datafusion.DataFrame], ClusterStream]:
+        """``opener``, keeping the job it opens with the run (for plans after the Result)."""
+
+        def opened(df: datafusion.DataFrame) -> ClusterStream:
+            job = opener(df)
+            with self._runs_lock:
+                remembered = self._runs.get(run_id)
+                if remembered is not None:
+                    self._runs[run_id] = replace(remembered, cluster_job=job)
+            return job
+
+        return opened
 
     def _let_go_of_executed_plans(self) -> None:
         """Let go of the executed plans of ended runs that hold a build side.
@@ -1550,10 +1686,12 @@ class Session:
     def plan(self, run_id: str) -> PlanTree:
         """The plan tree of a recent run, with its metrics as of now."""
         df, record = self.recent(run_id)
-        tree = self._runs[run_id].tree
-        if tree is not None:
-            return tree
+        run = self._runs[run_id]
+        if run.tree is not None:
+            return run.tree
         analyzed = record.status == RunStatus.FINISHED
+        if run.cluster_job is not None and analyzed:
+            return run.cluster_job.plan(sql=record.sql, run_id=run_id)
         return plans.capture(df, analyzed=analyzed, sql=record.sql, run_id=run_id)
 
     def run_ids(self) -> list[str]:

@@ -7,6 +7,7 @@ report prints under the group's heading (geometric means, what each tool returns
 from bench.cases import (
     bigdata,
     cdf,
+    cluster,
     delta,
     gate,
     hashing,
@@ -23,6 +24,7 @@ from bench.cases import (
 MODULES = {
     "bigdata": bigdata,
     "cdf": cdf,
+    "cluster": cluster,
     "delta": delta,
     "gate": gate,
     "hashing": hashing,

@@ -15,6 +15,10 @@
 //! snapshots, log listings), one scope per host session, and the table functions showing
 //! them: `wb_metadata_cache()`, `wb_statistics_cache()`, `wb_list_files_cache()`.
 //!
+//! `engine/` runs queries on an Apache Ballista 55 cluster: a client that ships a logical
+//! plan made by the Python session, an in-process standalone cluster, and the scheduler and
+//! executor processes of `python -m workbench.cluster`, all knowing the functions of `udf/`.
+//!
 //! `content_hash` (`hashing.rs`) is a plain function, not an FFI component: it
 //! reads an Arrow C stream, which is stable across DataFusion versions.
 
@@ -25,6 +29,7 @@ pub mod canonical;
 #[cfg(test)]
 mod canonical_golden;
 pub mod delta;
+pub mod engine;
 pub mod hashing;
 pub mod udf;
 
@@ -46,6 +51,7 @@ pub const TABLE_FUNCTIONS: [&str; 4] = [
 fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DATAFUSION_MAJOR", datafusion_ffi::version())?;
     m.add("EXTENSION_VERSION", env!("CARGO_PKG_VERSION"))?;
+    m.add("BALLISTA_VERSION", engine::BALLISTA_VERSION)?;
     m.add("SCALAR_UDFS", SCALAR_UDFS.to_vec())?;
     m.add("AGGREGATE_UDFS", AGGREGATE_UDFS.to_vec())?;
     m.add("WINDOW_UDFS", WINDOW_UDFS.to_vec())?;
@@ -63,6 +69,11 @@ fn _ext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<delta::provider::PyDeltaProvider>()?;
     m.add_class::<delta::provider::ArrowBatches>()?;
     m.add_class::<delta::cdf::PyTableChanges>()?;
+    m.add_class::<engine::client::ClusterClient>()?;
+    m.add_class::<engine::client::ClusterQuery>()?;
+    m.add_function(wrap_pyfunction!(engine::process::run_scheduler, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::process::run_executor, m)?)?;
+    m.add("ClusterError", m.py().get_type::<engine::ClusterError>())?;
     m.add(
         "DeltaError",
         m.py().get_type::<delta::provider::DeltaError>(),

@@ -12,6 +12,12 @@ if TYPE_CHECKING:
 def progress_text(progress: Progress) -> str:
     """One line: running/done, rows scanned and out, elapsed seconds, run id."""
     state = "done" if progress.done else "running"
+    if progress.engine != "local":
+        job = f"job {progress.job}" if progress.job else "job submitted"
+        return (
+            f"{state} on {progress.engine}: {job}, {progress.rows_out:,} rows out, "
+            f"{progress.elapsed_s:.1f} s (run {progress.run_id})"
+        )
     return (
         f"{state}: {progress.rows_scanned:,} rows scanned, {progress.rows_out:,} rows out, "
         f"{progress.elapsed_s:.1f} s (run {progress.run_id})"

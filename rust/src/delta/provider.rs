@@ -902,6 +902,15 @@ pub struct ArrowBatches {
     batches: Option<(SchemaRef, Vec<RecordBatch>)>,
 }
 
+impl ArrowBatches {
+    /// `batches` (all of `schema`), to be read once.
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        Self {
+            batches: Some((schema, batches)),
+        }
+    }
+}
+
 #[pymethods]
 impl ArrowBatches {
     #[pyo3(signature = (requested_schema=None))]

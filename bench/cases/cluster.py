@@ -1,0 +1,102 @@
+"""TPC-H on a local Ballista cluster against the same session on one process.
+
+TPC-H scale 1 (0.01 and three queries in quick mode), the 22 queries as written. Variants:
+
+* ``local``: a workbench session running on its own DataFusion (the baseline);
+* ``cluster``: the same session with ``engine=ballista://127.0.0.1:PORT``, a scheduler and two
+  executor processes of one task slot each started on this machine
+  (:class:`workbench.cluster.local.LocalCluster`);
+* ``standalone``: ``engine=ballista:standalone`` (scheduler and executor in this process).
+
+On a 2-core machine the cluster has no cores to add: what it costs is planning on the
+scheduler, stages written to and read from shuffle files, and results fetched over Arrow
+Flight after the job ends. Every row streams out; row counts are compared with local's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+from typing import TYPE_CHECKING, Any
+
+import workbench
+from bench.harness import Case, Sample, geometric_means, ratio_table
+from workbench import datasets
+from workbench.cluster.local import LocalCluster
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bench.harness import Measurement
+
+LOCAL = "local"
+CLUSTER = "cluster"
+STANDALONE = "standalone"
+QUICK_QUERIES = (1, 6, 9)
+
+
+def cases(quick: bool) -> list[Case]:  # noqa: FBT001
+    data = datasets.tpch(0.01 if quick else 1)
+    cluster = LocalCluster(executors=2, slots=1, log="warn").start()
+    atexit.register(cluster.stop)
+    engines = {LOCAL: "local", CLUSTER: cluster.engine, STANDALONE: "ballista:standalone"}
+    runners = {name: _session(data, engine) for name, engine in engines.items()}
+    for run in runners.values():
+        run("SELECT count(*) FROM nation")  # start-up costs stay out of the first query
+    numbers = QUICK_QUERIES if quick else range(1, 23)
+    return [
+        Case(
+            name=f"q{n:02d}",
+            group="cluster",
+            baseline=LOCAL,
+            variants={name: _bind(run, datasets.tpch_query(n)) for name, run in runners.items()},
+            repeats=1 if quick else 3,
+            check=_same_rows,
+            subject=CLUSTER,
+        )
+        for n in numbers
+    ]
+
+
+def _session(data: datasets.TpchData, engine: str) -> Callable[[str], int]:
+    session = workbench.RuntimeProfile(engine=engine).session()
+    data.register(session)
+    return lambda sql: sum(batch.num_rows for batch in session.sql(sql))
+
+
+def _bind(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
+    def measured() -> Sample:
+        started = time.perf_counter()
+        rows = run(sql)
+        return Sample(time.perf_counter() - started, {}, rows)
+
+    return measured
+
+
+def _same_rows(last: dict[str, Any]) -> str | None:
+    counts = dict(last)
+    differ = {name: n for name, n in counts.items() if n != counts[LOCAL]}
+    return f"rows differ from local's: {differ}" if differ else None
+
+
+def summary(measurements: list[Measurement], *, quick: bool) -> str:
+    means, complete = geometric_means(measurements)
+    lines = [
+        (
+            f"TPC-H scale {0.01 if quick else 1}, {len(complete)} queries, every row streamed "
+            "out, time relative to the same session on its own DataFusion (`local`). `cluster`: "
+            "a scheduler and two executor processes (one slot each) on this machine; "
+            "`standalone`: scheduler and executor in the process. On 2 cores a cluster adds "
+            "no cores, only shuffle files, scheduling and a Flight fetch: it is expected to "
+            "be slower here."
+        ),
+        "",
+        "| variant | geometric mean ratio |",
+        "|---|---:|",
+        *[f"| {name} | {mean:.2f} |" for name, mean in means.items()],
+        "",
+        "Per-query ratios:",
+        "",
+        *ratio_table(measurements),
+    ]
+    return "\n".join(lines)
