@@ -214,6 +214,32 @@ def geometric_means(measurements: Iterable[Measurement]) -> tuple[dict[str, floa
     return {v: math.exp(statistics.fmean(x)) for v, x in logs.items()}, complete
 
 
+def rows_timed(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
+    """A variant that runs ``sql`` through ``run`` (which returns the rows it streamed out),
+    timed; the row count is the Sample's value, for the case's check."""
+
+    def measured() -> Sample:
+        started = time.perf_counter()
+        rows = run(sql)
+        return Sample(time.perf_counter() - started, {}, rows)
+
+    return measured
+
+
+def means_and_ratios(measurements: list[Measurement]) -> list[str]:
+    """Markdown: each variant's geometric mean ratio, then the per-case ratio table."""
+    means, _ = geometric_means(measurements)
+    return [
+        "| variant | geometric mean ratio |",
+        "|---|---:|",
+        *[f"| {name} | {mean:.2f} |" for name, mean in means.items()],
+        "",
+        "Per-query ratios:",
+        "",
+        *ratio_table(measurements),
+    ]
+
+
 def ratio_table(measurements: Iterable[Measurement]) -> list[str]:
     """Markdown: one row per case, one column per variant, the ratio (or 'failed')."""
     cases = by_case(measurements)

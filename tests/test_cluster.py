@@ -218,7 +218,9 @@ def test_ballistas_own_version_refusals_are_worded() -> None:
     )
     assert "older than 55" in worded(engine, older)
     failed = 'Execution("Job 038G failed: Task failed due to runtime error: Division by zero")'
-    assert worded(engine, failed).startswith("the cluster's job 038G failed: ")
+    assert worded(engine, failed) == (
+        "the cluster's job 038G failed: Task failed due to runtime error: Division by zero"
+    )
 
 
 def test_engine_text_is_checked_when_the_profile_is_made() -> None:
@@ -282,6 +284,9 @@ def test_an_executor_killed_mid_query_is_replaced_by_the_other_and_the_answer_is
         again = session.sql("SELECT count(*) AS n FROM nation").to_pyarrow()
         assert again.to_pylist() == [{"n": 25}]
         assert len(own.api("/api/executors")) == 1
+        own.stop()  # the scheduler goes too, after the session first reached it
+        with pytest.raises(WorkbenchError, match=r"scheduler at 127\.0\.0\.1:\d+ does not answer"):
+            session.sql("SELECT count(*) AS n FROM nation").to_pyarrow()
 
 
 def test_explain_on_a_cluster_shows_the_stages_planned_and_then_with_their_metrics(

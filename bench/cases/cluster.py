@@ -16,11 +16,10 @@ Flight after the job ends. Every row streams out; row counts are compared with l
 from __future__ import annotations
 
 import atexit
-import time
 from typing import TYPE_CHECKING, Any
 
 import workbench
-from bench.harness import Case, Sample, geometric_means, ratio_table
+from bench.harness import Case, geometric_means, means_and_ratios, rows_timed
 from workbench import datasets
 from workbench.cluster.local import LocalCluster
 
@@ -49,7 +48,9 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
             name=f"q{n:02d}",
             group="cluster",
             baseline=LOCAL,
-            variants={name: _bind(run, datasets.tpch_query(n)) for name, run in runners.items()},
+            variants={
+                name: rows_timed(run, datasets.tpch_query(n)) for name, run in runners.items()
+            },
             repeats=1 if quick else 3,
             check=_same_rows,
             subject=CLUSTER,
@@ -64,15 +65,6 @@ def _session(data: datasets.TpchData, engine: str) -> Callable[[str], int]:
     return lambda sql: sum(batch.num_rows for batch in session.sql(sql))
 
 
-def _bind(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
-    def measured() -> Sample:
-        started = time.perf_counter()
-        rows = run(sql)
-        return Sample(time.perf_counter() - started, {}, rows)
-
-    return measured
-
-
 def _same_rows(last: dict[str, Any]) -> str | None:
     counts = dict(last)
     differ = {name: n for name, n in counts.items() if n != counts[LOCAL]}
@@ -80,7 +72,7 @@ def _same_rows(last: dict[str, Any]) -> str | None:
 
 
 def summary(measurements: list[Measurement], *, quick: bool) -> str:
-    means, complete = geometric_means(measurements)
+    _, complete = geometric_means(measurements)
     lines = [
         (
             f"TPC-H scale {0.01 if quick else 1}, {len(complete)} queries, every row streamed "
@@ -91,12 +83,6 @@ def summary(measurements: list[Measurement], *, quick: bool) -> str:
             "be slower here."
         ),
         "",
-        "| variant | geometric mean ratio |",
-        "|---|---:|",
-        *[f"| {name} | {mean:.2f} |" for name, mean in means.items()],
-        "",
-        "Per-query ratios:",
-        "",
-        *ratio_table(measurements),
+        *means_and_ratios(measurements),
     ]
     return "\n".join(lines)

@@ -18,7 +18,6 @@ streams out; rows are compared by count between the variants.
 from __future__ import annotations
 
 import shutil
-import time
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 
 import workbench
 from bench import peers
-from bench.harness import Case, Sample, geometric_means, ratio_table
+from bench.harness import Case, geometric_means, means_and_ratios, rows_timed
 from workbench import datasets
 
 if TYPE_CHECKING:
@@ -69,7 +68,9 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
             name=f"q{n:02d}",
             group="layout",
             baseline=TPCHGEN,
-            variants={name: _bind(run, datasets.tpch_query(n)) for name, run in runners.items()},
+            variants={
+                name: rows_timed(run, datasets.tpch_query(n)) for name, run in runners.items()
+            },
             repeats=1 if quick else 3,
             check=_same_rows,
             subject=SORTED,
@@ -125,15 +126,6 @@ def _duckdb(root: Path) -> Callable[[str], int]:
     return lambda sql: peers.duckdb_rows(con, sql)
 
 
-def _bind(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
-    def measured() -> Sample:
-        started = time.perf_counter()
-        rows = run(sql)
-        return Sample(time.perf_counter() - started, {}, rows)
-
-    return measured
-
-
 def _same_rows(last: dict[str, Any]) -> str | None:
     counts = dict(last)
     assert counts.get(SORTED, counts[TPCHGEN]) == counts[TPCHGEN], counts
@@ -142,7 +134,7 @@ def _same_rows(last: dict[str, Any]) -> str | None:
 
 
 def summary(measurements: list[Measurement], *, quick: bool) -> str:
-    means, complete = geometric_means(measurements)
+    _, complete = geometric_means(measurements)
     lines = [
         (
             f"TPC-H scale {0.01 if quick else 1}, {len(complete)} queries, every row streamed "
@@ -150,12 +142,6 @@ def summary(measurements: list[Measurement], *, quick: bool) -> str:
             "`bench/cases/layout.py`; DuckDB reads the tpchgen and the sorted files."
         ),
         "",
-        "| variant | geometric mean ratio |",
-        "|---|---:|",
-        *[f"| {name} | {mean:.2f} |" for name, mean in means.items()],
-        "",
-        "Per-query ratios:",
-        "",
-        *ratio_table(measurements),
+        *means_and_ratios(measurements),
     ]
     return "\n".join(lines)

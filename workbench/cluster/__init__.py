@@ -124,12 +124,7 @@ def worded(engine: Engine, message: str) -> str:
             "`--engine local`"
         )
     if any(sign in message for sign in _UNREACHABLE):
-        where = _where(engine) if engine.kind == "remote" else "the standalone scheduler"
-        return (
-            f"{where} does not answer ({_first_reason(message)}): start it with "
-            f"`python -m workbench.cluster scheduler --bind {engine.host}:{engine.port}`, "
-            "or run the cell with `--engine local`"
-        )
+        return _unreachable(engine, _first_reason(message))
     missing = _NO_FUNCTION.search(message)
     if "could not be decoded" in message and missing is not None:
         return (
@@ -142,13 +137,27 @@ def worded(engine: Engine, message: str) -> str:
     return message
 
 
+def _unreachable(engine: Engine, reason: str) -> str:
+    if engine.kind != "remote":
+        return (
+            f"the standalone scheduler of this process does not answer ({reason}): restart "
+            "the kernel, or run the cell with `--engine local`"
+        )
+    return (
+        f"{_where(engine)} does not answer ({reason}): start it with "
+        f"`python -m workbench.cluster scheduler --bind {engine.host}:{engine.port}`, "
+        "or run the cell with `--engine local`"
+    )
+
+
 def _first_reason(message: str) -> str:
     """The innermost readable reason of a nested Debug dump."""
     for pattern in (r'message: "((?:[^"\\]|\\.)*)"', r"ConnectError\(\"([^\"]+)\"", r"kind: (\w+)"):
         found = re.search(pattern, message)
         if found is not None and found[1]:
             return found[1].replace('\\"', '"')
-    return message.strip().splitlines()[0][:300] if message.strip() else "no reason given"
+    first = message.strip().splitlines()[0].rstrip('")') if message.strip() else ""
+    return first[:300] or "no reason given"
 
 
 def probe(engine: Engine, timeout_s: float = PROBE_TIMEOUT_S) -> str:
@@ -168,13 +177,7 @@ def probe(engine: Engine, timeout_s: float = PROBE_TIMEOUT_S) -> str:
                 continue
             version = None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            msg = (
-                f"{_where(engine)} does not answer ({reason}): start it with "
-                f"`python -m workbench.cluster scheduler --bind {engine.host}:{engine.port}`, "
-                "or run the cell with `--engine local`"
-            )
-            raise ClusterError(msg) from None
+            raise ClusterError(_unreachable(engine, str(getattr(exc, "reason", exc)))) from None
         except ValueError:
             version = None
         break
