@@ -139,9 +139,13 @@ def test_tables_and_functions_of_this_process_are_refused_by_name_and_catalog_qu
         session.sql("SELECT py_same(n_nationkey) FROM nation")
     with pytest.raises(ClusterError, match=r"table mem cannot run"):
         session.sql("SELECT count(*) FROM mem")
+    # Opened before a later statement of the cell writes: refused there, the run failed.
+    with pytest.raises(ClusterError, match=r"table mem cannot run"):
+        session.sql("SELECT * FROM mem; CREATE TABLE later AS SELECT 1 AS one")
+    assert "later" not in session.tables()
     # The session's catalog and diagnostics only: it runs here, and the run says so.
     failed = session.sql("SELECT status, error FROM wb_runs WHERE status = 'failed'")
-    assert failed.to_pyarrow().num_rows == 4
+    assert failed.to_pyarrow().num_rows == 5
     assert failed.run.engine == "local"
     catalog = session.sql("SELECT count(*) AS n FROM information_schema.tables")
     assert catalog.to_pyarrow().column(0)[0].as_py() > 8

@@ -659,7 +659,7 @@ class Session:
             error = QueryCancelledError(f"interrupted during {where}; {cell.ran_text()}")
             tracker.end(RunStatus.CANCELLED, str(error))
             raise error from None
-        except SqlError as error:
+        except (SqlError, ClusterError) as error:
             tracker.end(RunStatus.FAILED, str(error))
             for key in cell.keys.values():
                 self.plan_cache.discard(key)  # a cached plan that failed is planned afresh
