@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
 RESULTS = Path(__file__).parent / "results"
 MEMORY_METRIC = "peak_rss_mb"
@@ -224,6 +224,40 @@ def rows_timed(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
         return Sample(time.perf_counter() - started, {}, rows)
 
     return measured
+
+
+def row_count_cases(
+    group: str,
+    queries: Mapping[str, str],
+    runners: Mapping[str, Callable[[str], int]],
+    *,
+    baseline: str,
+    subject: str,
+    repeats: int,
+    warm_up: str,
+) -> list[Case]:
+    """One Case per query, each runner a variant (:func:`rows_timed`); a variant whose row
+    count differs from the baseline's is noted. ``warm_up`` runs once on every runner
+    first, so start-up costs stay out of the first query."""
+    for run in runners.values():
+        run(warm_up)
+
+    def same_rows(last: dict[str, Any]) -> str | None:
+        differ = {name: rows for name, rows in last.items() if rows != last[baseline]}
+        return f"rows differ from {baseline}'s: {differ}" if differ else None
+
+    return [
+        Case(
+            name=name,
+            group=group,
+            baseline=baseline,
+            variants={variant: rows_timed(run, sql) for variant, run in runners.items()},
+            repeats=repeats,
+            check=same_rows,
+            subject=subject,
+        )
+        for name, sql in queries.items()
+    ]
 
 
 def means_and_ratios(measurements: list[Measurement]) -> list[str]:

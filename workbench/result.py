@@ -133,7 +133,7 @@ class Result:
         ran: str | None = None,
         recover: Callable[[Exception, bool], tuple[datafusion.DataFrame, bool]] | None = None,
         watch: StallWatch | None = None,
-        opener: Callable[[datafusion.DataFrame], ClusterStream] | None = None,
+        opener: Callable[[], ClusterStream] | None = None,
     ) -> None:
         self._df = df
         # Where the rows come from when not from the DataFrame's own stream: a cluster job.
@@ -276,7 +276,7 @@ class Result:
         # Physical planning happens here: a planning error, not a failure mid-run.
         with self._engine_errors("failed while planning"):
             if self._opener is not None:
-                self._stream = self.cluster_job = self._opener(self._df)
+                self._stream = self.cluster_job = self._opener()
             else:
                 self._stream = self._df.execute_stream()
         return self._stream

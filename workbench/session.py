@@ -641,10 +641,8 @@ class Session:
         target = queries[-1] if queries else statements[-1]
         for statement in statements:  # all of them first: a bad one must not follow a DML
             self._check_placeholders(statement, bound, query)
-        cell = _Cell(
-            query, statements, target, bound, self._plan_options if plan_only else self._options
-        )
-        cell.engine = chosen
+        options = self._plan_options if plan_only else self._options
+        cell = _Cell(query, statements, target, bound, options, engine=chosen)
         tracker = RunTracker(
             query, label, self._on_run_event, self._with_delta_files if self.delta_tables else None
         )
@@ -684,7 +682,7 @@ class Session:
 
     def _route(
         self, tracker: RunTracker, engine: Engine, df: datafusion.DataFrame, *, opened: bool
-    ) -> Callable[[datafusion.DataFrame], ClusterStream] | None:
+    ) -> Callable[[], ClusterStream] | None:
         """Record where the result query runs; for a cluster not yet ``opened``, how the
         Result opens it there (``None``: here). A query the cluster cannot run fails the run."""
         if engine.kind == "local":
@@ -715,7 +713,7 @@ class Session:
 
     def _cluster_opener(
         self, engine: Engine, df: datafusion.DataFrame
-    ) -> Callable[[datafusion.DataFrame], ClusterStream] | None:
+    ) -> Callable[[], ClusterStream] | None:
         """How a Result opens ``df``'s rows on ``engine``: the plan is checked and encoded
         now (a table or function the cluster cannot have is refused before anything runs)
         and submitted as a job when the rows are first read. ``None``: the query reads only
@@ -724,7 +722,7 @@ class Session:
         plan = self._cluster_plan(cluster, df)
         if plan is None:
             return None
-        return lambda _: cluster.submit(plan)
+        return lambda: cluster.submit(plan)
 
     def _cluster_plan(self, cluster: Cluster, df: datafusion.DataFrame) -> bytes | None:
         delta = "it is a Delta table, read through this session's Delta provider"
@@ -1133,7 +1131,7 @@ class Session:
                                 if cell.engine.kind != "local"
                                 else None
                             )
-                            stream = opener(df) if opener else df.execute_stream()
+                            stream = opener() if opener else df.execute_stream()
                     continue
                 df = self._plan_change(cell, statement)
                 if statement is cell.target:
@@ -1551,7 +1549,7 @@ class Session:
     def _remember(
         self,
         run: _Remembered,
-        opener: Callable[[datafusion.DataFrame], ClusterStream] | None = None,
+        opener: Callable[[], ClusterStream] | None = None,
         **result_args: Any,
     ) -> Result:
         """The run's Result, with the session's recovery and stall watch; remembered.
@@ -1585,12 +1583,12 @@ class Session:
         return result
 
     def _remembering_job(
-        self, run_id: str, opener: Callable[[datafusion.DataFrame], ClusterStream]
-    ) -> Callable[[datafusion.DataFrame], ClusterStream]:
+        self, run_id: str, opener: Callable[[], ClusterStream]
+    ) -> Callable[[], ClusterStream]:
         """``opener``, keeping the job it opens with the run (for plans after the Result)."""
 
-        def opened(df: datafusion.DataFrame) -> ClusterStream:
-            job = opener(df)
+        def opened() -> ClusterStream:
+            job = opener()
             with self._runs_lock:
                 remembered = self._runs.get(run_id)
                 if remembered is not None:

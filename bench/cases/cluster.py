@@ -16,17 +16,17 @@ Flight after the job ends. Every row streams out; row counts are compared with l
 from __future__ import annotations
 
 import atexit
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import workbench
-from bench.harness import Case, geometric_means, means_and_ratios, rows_timed
+from bench.harness import geometric_means, means_and_ratios, row_count_cases
 from workbench import datasets
 from workbench.cluster.local import LocalCluster
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bench.harness import Measurement
+    from bench.harness import Case, Measurement
 
 LOCAL = "local"
 CLUSTER = "cluster"
@@ -40,35 +40,22 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
     atexit.register(cluster.stop)
     engines = {LOCAL: "local", CLUSTER: cluster.engine, STANDALONE: "ballista:standalone"}
     runners = {name: _session(data, engine) for name, engine in engines.items()}
-    for run in runners.values():
-        run("SELECT count(*) FROM nation")  # start-up costs stay out of the first query
     numbers = QUICK_QUERIES if quick else range(1, 23)
-    return [
-        Case(
-            name=f"q{n:02d}",
-            group="cluster",
-            baseline=LOCAL,
-            variants={
-                name: rows_timed(run, datasets.tpch_query(n)) for name, run in runners.items()
-            },
-            repeats=1 if quick else 3,
-            check=_same_rows,
-            subject=CLUSTER,
-        )
-        for n in numbers
-    ]
+    return row_count_cases(
+        "cluster",
+        {f"q{n:02d}": datasets.tpch_query(n) for n in numbers},
+        runners,
+        baseline=LOCAL,
+        subject=CLUSTER,
+        repeats=1 if quick else 3,
+        warm_up="SELECT count(*) FROM nation",
+    )
 
 
 def _session(data: datasets.TpchData, engine: str) -> Callable[[str], int]:
     session = workbench.RuntimeProfile(engine=engine).session()
     data.register(session)
     return lambda sql: sum(batch.num_rows for batch in session.sql(sql))
-
-
-def _same_rows(last: dict[str, Any]) -> str | None:
-    counts = dict(last)
-    differ = {name: n for name, n in counts.items() if n != counts[LOCAL]}
-    return f"rows differ from local's: {differ}" if differ else None
 
 
 def summary(measurements: list[Measurement], *, quick: bool) -> str:

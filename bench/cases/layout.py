@@ -18,21 +18,21 @@ streams out; rows are compared by count between the variants.
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import workbench
 from bench import peers
-from bench.harness import Case, geometric_means, means_and_ratios, rows_timed
+from bench.harness import geometric_means, means_and_ratios, row_count_cases
 from workbench import datasets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from bench.harness import Measurement
+    from bench.harness import Case, Measurement
 
 TPCHGEN = "tpchgen"
 SORTED = "sorted"
@@ -60,23 +60,16 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
     }
     runners[DUCK_TPCHGEN] = _duckdb(roots[TPCHGEN])
     runners[DUCK_SORTED] = _duckdb(roots[SORTED])
-    for run in runners.values():
-        run("SELECT count(*) FROM nation")  # first-call costs stay out of the first query
     numbers = QUICK_QUERIES if quick else range(1, 23)
-    return [
-        Case(
-            name=f"q{n:02d}",
-            group="layout",
-            baseline=TPCHGEN,
-            variants={
-                name: rows_timed(run, datasets.tpch_query(n)) for name, run in runners.items()
-            },
-            repeats=1 if quick else 3,
-            check=_same_rows,
-            subject=SORTED,
-        )
-        for n in numbers
-    ]
+    return row_count_cases(
+        "layout",
+        {f"q{n:02d}": datasets.tpch_query(n) for n in numbers},
+        runners,
+        baseline=TPCHGEN,
+        subject=SORTED,
+        repeats=1 if quick else 3,
+        warm_up="SELECT count(*) FROM nation",
+    )
 
 
 def _rewritten(data: datasets.TpchData, name: str, order: dict[str, str], rows: int) -> Path:
@@ -124,13 +117,6 @@ def _workbench(root: Path) -> Callable[[str], int]:
 def _duckdb(root: Path) -> Callable[[str], int]:
     con = peers.duckdb_connection({t: root / f"{t}.parquet" for t in datasets.TABLES})
     return lambda sql: peers.duckdb_rows(con, sql)
-
-
-def _same_rows(last: dict[str, Any]) -> str | None:
-    counts = dict(last)
-    assert counts.get(SORTED, counts[TPCHGEN]) == counts[TPCHGEN], counts
-    differ = {name: n for name, n in counts.items() if n != counts[TPCHGEN]}
-    return f"rows differ from tpchgen's: {differ}" if differ else None
 
 
 def summary(measurements: list[Measurement], *, quick: bool) -> str:

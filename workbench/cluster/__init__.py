@@ -160,18 +160,23 @@ def _first_reason(message: str) -> str:
     return first[:300] or "no reason given"
 
 
+def rest(engine: Engine, path: str, timeout_s: float) -> Any:
+    """The JSON a remote engine's scheduler answers at ``path`` of its REST API."""
+    assert engine.url is not None, "only a remote scheduler has a REST API"
+    with urllib.request.urlopen(engine.url + path, timeout=timeout_s) as reply:  # noqa: S310  (http URL built by parse_engine)
+        return json.loads(reply.read())
+
+
 def probe(engine: Engine, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     """The Ballista version of a remote engine's scheduler (its REST API, on the gRPC port).
 
     Raises :class:`ClusterError` saying what is wrong: nothing listens, something else
     listens, or the scheduler's major version is not this build's.
     """
-    assert engine.url is not None, "only a remote engine is probed"
     version: str | None = None
     for path in ("/api/version", "/api/state"):  # /api/state: schedulers before 55
         try:
-            with urllib.request.urlopen(engine.url + path, timeout=timeout_s) as reply:  # noqa: S310  (http URL built by parse_engine)
-                version = json.loads(reply.read()).get("version")
+            version = rest(engine, path, timeout_s).get("version")
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 continue
@@ -227,7 +232,7 @@ class Cluster:
                 if self.engine.kind == "standalone":
                     self._client = ext.ClusterClient.standalone(self._slots, self._settings)
                 else:
-                    self.version = probe(self.engine)
+                    probe(self.engine)
                     self._client = ext.ClusterClient(self.engine.url, self._settings)
             except ext.ClusterError as exc:
                 raise ClusterError(worded(self.engine, str(exc))) from None
@@ -252,14 +257,10 @@ class Cluster:
         scanned = list(dict.fromkeys(_scans(plan)))
         if scanned and all(_is_catalog(t) for t in scanned):
             return None
-        here = {t: why for t in scanned if (why := local_tables.get(t) or _unshippable(ctx, t))}
-        for table, why in here.items():
-            msg = (
-                f"table {table} cannot run on {self.engine.name}: {why}. A cluster reads "
-                "tables by path: CREATE EXTERNAL TABLE over files every executor can read "
-                "(shared storage or an object store), or run the query with `--engine local`"
-            )
-            raise ClusterError(msg)
+        for table in scanned:
+            why = local_tables.get(table) or (_CATALOG if _is_catalog(table) else None)
+            if why is not None:
+                raise ClusterError(self._refused(table, why))
         called = _functions_called(plan.display_indent(), python_functions)
         if called:
             msg = (
@@ -272,9 +273,20 @@ class Cluster:
         try:
             return plan.to_bytes(ctx)
         except Exception as exc:  # noqa: BLE001  (datafusion-proto's refusal, worded)
+            # Only now is each table tried alone, to name the one that cannot travel.
+            for table in scanned:
+                if not _travels(ctx, table):
+                    raise ClusterError(self._refused(table, _IN_PROCESS)) from None
             text = str(exc).removeprefix("DataFusion error: ").splitlines()[0]
             msg = f"the query's plan cannot be sent to {self.engine.name}: {text}"
             raise ClusterError(msg) from None
+
+    def _refused(self, table: str, why: str) -> str:
+        return (
+            f"table {table} cannot run on {self.engine.name}: {why}. A cluster reads "
+            "tables by path: CREATE EXTERNAL TABLE over files every executor can read "
+            "(shared storage or an object store), or run the query with `--engine local`"
+        )
 
     def submit(self, plan: bytes) -> ClusterStream:
         client = self.client()
@@ -286,21 +298,23 @@ class Cluster:
         return ClusterStream(self.engine, query)
 
 
+_CATALOG = "it is this session's catalog or diagnostics"
+_IN_PROCESS = "it lives in this process (in memory, or a provider only this session has)"
+
+
 def _is_catalog(table: str) -> bool:
     """A table of the session's catalog or diagnostics, which only this process has."""
     parts = table.lower().split(".")
     return "information_schema" in parts or parts[-1].startswith("wb_")
 
 
-def _unshippable(ctx: datafusion.SessionContext, table: str) -> str | None:
-    """Why ``table`` cannot travel in a plan (``None``: it can)."""
-    if _is_catalog(table):
-        return "it is this session's catalog or diagnostics"
+def _travels(ctx: datafusion.SessionContext, table: str) -> bool:
+    """Whether a scan of ``table`` can be written into a plan (its provider encodes)."""
     try:
         ctx.table(table).logical_plan().to_bytes(ctx)
     except Exception:  # noqa: BLE001  (any encoding failure means it stays here)
-        return "it lives in this process (in memory, or a provider only this session has)"
-    return None
+        return False
+    return True
 
 
 class ClusterStream:
@@ -339,14 +353,6 @@ class ClusterStream:
         except ext.ClusterError:
             return None  # the scheduler is gone: nothing runs there to stop
 
-    def explain(self, *, with_metrics: bool = True) -> str:
-        """The stages that ran (with their metrics): after the job succeeded."""
-        ext = extension.module()
-        try:
-            return self._query.explain_executed(with_metrics)  # type: ignore[no-any-return]
-        except ext.ClusterError as exc:
-            raise ClusterError(worded(self.engine, str(exc))) from None
-
     def progress(self) -> str | None:
         """The job's id and state as the scheduler's REST API reports them (a remote
         scheduler; the standalone one has no REST API): ``ID running, stages 2/5``."""
@@ -354,17 +360,11 @@ class ClusterStream:
         if job is None or self.engine.url is None:
             return job
         try:
-            url = f"{self.engine.url}/api/job/{job}"
-            with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310  (the engine's http URL)
-                state = json.loads(reply.read())
+            state = rest(self.engine, f"/api/job/{job}", 1.0)
         except (OSError, ValueError):
             return job
         status = str(state.get("status", "")).lower() or "submitted"
         return f"{job} {status}, stages {state.get('completed_stages')}/{state.get('num_stages')}"
-
-    def metrics(self) -> dict[str, int]:
-        """The client's metrics: rows and bytes fetched, ``job_execution_time_ms``..."""
-        return dict(self._query.metrics())
 
     def plan(self, *, sql: str = "", run_id: str | None = None) -> PlanTree:
         """The stages that ran, with their operators' metrics, as a PlanTree."""

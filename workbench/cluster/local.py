@@ -7,18 +7,16 @@ loopback ports (``python -m workbench.cluster``), for tests, bench/ and a notebo
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from workbench.cluster import ClusterError
+from workbench.cluster import ClusterError, parse_engine, rest
 
 if TYPE_CHECKING:
     import os
@@ -66,8 +64,7 @@ class LocalCluster:
 
     def api(self, path: str) -> Any:
         """The scheduler's REST API (``/api/executors``, ``/api/job/ID``, ...)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
-            return json.loads(reply.read())
+        return rest(parse_engine(self.engine), path, 5.0)
 
     def start(self) -> Self:
         self.scheduler = self._start(

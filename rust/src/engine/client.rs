@@ -1,5 +1,5 @@
 //! The client side: a Ballista session that submits the Python session's plans as jobs,
-//! and the query handle Python pulls batches from, cancels and explains.
+//! and the query handle Python pulls batches from, cancels and reads the stages of.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ballista_core::config::BALLISTA_CLIENT_PULL;
 use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::protobuf::operator_metric::Metric;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::{CancelJobParams, GetJobMetricsParams, OperatorMetric};
@@ -23,12 +24,12 @@ use deltalake_core::datafusion::prelude::SessionConfig;
 use futures::StreamExt;
 use pyo3::prelude::*;
 
-use super::{ClusterError, workbench_functions, workbench_session_state};
+use super::{ClusterError, workbench_session_state};
 use crate::delta::provider::ArrowBatches;
 use crate::delta::runtime::runtime;
 
-/// The standalone cluster of this process (scheduler URL, executor slots), started once.
-static STANDALONE: OnceLock<(String, usize)> = OnceLock::new();
+/// The scheduler URL of this process's standalone cluster, started once.
+static STANDALONE: OnceLock<String> = OnceLock::new();
 
 /// The runtime the standalone scheduler and executor live on. Its threads are named
 /// `wb-standalone` so the stall watch can tell their CPU (an idle executor asks for work
@@ -49,11 +50,11 @@ fn cluster_error(message: impl std::fmt::Display) -> PyErr {
     ClusterError::new_err(message.to_string())
 }
 
-/// A scheduler and one executor inside this process, on the extension's runtime, started
+/// A scheduler and one executor inside this process, on a runtime of their own, started
 /// at the first call; its URL. Both know the workbench's functions; the executor pulls
 /// tasks (Ballista's standalone mode), with `slots` task slots.
 fn standalone(slots: usize) -> Result<String, String> {
-    if let Some((url, _)) = STANDALONE.get() {
+    if let Some(url) = STANDALONE.get() {
         return Ok(url.clone());
     }
     let started = standalone_runtime().block_on(async {
@@ -69,9 +70,9 @@ fn standalone(slots: usize) -> Result<String, String> {
         let scheduler = SchedulerGrpcClient::connect(url.clone())
             .await
             .map_err(|e| format!("the standalone scheduler at {url} did not answer: {e}"))?;
-        let functions = workbench_functions().map_err(|e| e.to_string())?;
         let state = workbench_session_state(SessionConfig::new_with_ballista())
             .map_err(|e| e.to_string())?;
+        let functions = BallistaFunctionRegistry::from(&state);
         let runtime_env = Arc::clone(state.runtime_env());
         let runtime_producer: RuntimeProducer = Arc::new(move |_| Ok(Arc::clone(&runtime_env)));
         new_standalone_executor_from_builder(
@@ -86,7 +87,7 @@ fn standalone(slots: usize) -> Result<String, String> {
         .map_err(|e| format!("the standalone executor did not start: {e}"))?;
         Ok::<_, String>(url)
     })?;
-    Ok(STANDALONE.get_or_init(|| (started, slots)).0.clone())
+    Ok(STANDALONE.get_or_init(|| started).clone())
 }
 
 /// A Ballista client session (Python: `workbench._ext.ClusterClient`).
@@ -172,17 +173,6 @@ impl ClusterClient {
         Self::with_settings(url, settings)
     }
 
-    /// The task slots of the standalone cluster, if this process started one.
-    #[staticmethod]
-    fn standalone_slots() -> Option<usize> {
-        STANDALONE.get().map(|(_, slots)| *slots)
-    }
-
-    #[getter]
-    fn url(&self) -> String {
-        self.url.clone()
-    }
-
     /// Submit `plan` as a job. Nothing is sent before the first `next_batch`.
     fn submit(&self, plan: Vec<u8>) -> PyResult<ClusterQuery> {
         let (exec, stream) = submitted(&self.url, &self.state, &plan).map_err(cluster_error)?;
@@ -190,7 +180,6 @@ impl ClusterClient {
             exec,
             stream: Mutex::new(Some(stream)),
             url: self.url.clone(),
-            config: self.state.config().clone(),
         })
     }
 }
@@ -202,7 +191,6 @@ pub struct ClusterQuery {
     exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
     stream: Mutex<Option<SendableRecordBatchStream>>,
     url: String,
-    config: SessionConfig,
 }
 
 /// What waiting `timeout` for the next batch of `stream` gave.
@@ -325,16 +313,6 @@ impl ClusterQuery {
         Ok(Some(job_id.to_string()))
     }
 
-    /// The stages that ran, one section per stage, with their metrics if asked (what
-    /// Ballista's `EXPLAIN ANALYZE` shows). Only after the job succeeded.
-    #[pyo3(signature = (with_metrics=true))]
-    fn explain_executed(&self, py: Python<'_>, with_metrics: bool) -> PyResult<String> {
-        py.detach(|| {
-            runtime().block_on(self.exec.explain_executed_plan(&self.config, with_metrics))
-        })
-        .map_err(cluster_error)
-    }
-
     /// The stages that ran, as the scheduler recorded them: `(stage id, partitions,
     /// operators)`, each operator `(depth, type, description, metrics)` in pre-order, with
     /// every numeric metric of every partition as `(name, partition, value)`. Only after
@@ -374,18 +352,6 @@ impl ClusterQuery {
                 (stage.stage_id, stage.partitions, operators)
             })
             .collect())
-    }
-
-    /// The client's metrics of the job: rows and bytes fetched, time on the cluster.
-    fn metrics(&self) -> Vec<(String, usize)> {
-        self.exec
-            .metrics()
-            .map(|set| {
-                set.iter()
-                    .map(|m| (m.value().name().to_string(), m.value().as_usize()))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }
 
