@@ -1,7 +1,9 @@
 """One TPC-H query in a fresh process under a memory limit: ``python -m bench.tpch_probe``.
 
 ``python -m bench.tpch_probe ENGINE PARQUET_DIR QUERY LIMIT_BYTES SPILL_DIR``, ENGINE
-``workbench``, ``workbench-tuned`` (the machine's tuning kept under the limit) or ``duckdb``. The process sets up the engine with the memory limit and a
+``workbench``, ``workbench-tuned`` (the machine's tuning kept under the limit),
+``workbench-sort-merge`` (sort-merge joins from the start) or ``duckdb``. The process sets
+up the engine with the memory limit and a
 spill directory, registers the eight tables over the Parquet files in PARQUET_DIR, runs
 query QUERY (1-22) streaming its rows out and keeping none, and prints one line
 ``PROBE {json}``: ``seconds``, ``rows``, ``peak_rss_mb`` (the process's resident
@@ -46,8 +48,21 @@ def _workbench_tuned(parquet: Path, query: int, limit: int, spill: Path) -> dict
     return _session_run(parquet, query, profile)
 
 
-def _session_run(parquet: Path, query: int, profile: workbench.RuntimeProfile) -> dict[str, object]:
+def _workbench_sort_merge(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, object]:
+    """The workbench under the limit with sort-merge joins from the start
+    (``prefer_hash_join = false``): every join can spill, none is retried."""
+    profile = workbench.RuntimeProfile(memory_limit_bytes=limit, spill_dir=str(spill))
+    return _session_run(
+        parquet, query, profile, sets=("SET datafusion.optimizer.prefer_hash_join = false",)
+    )
+
+
+def _session_run(
+    parquet: Path, query: int, profile: workbench.RuntimeProfile, sets: tuple[str, ...] = ()
+) -> dict[str, object]:
     session = profile.session()
+    for statement in sets:
+        session.sql(statement).to_pyarrow()
     datasets.register_parquet(session, parquet)
     start = status_mb("VmRSS")
     started = time.perf_counter()
@@ -72,7 +87,12 @@ def _duckdb(parquet: Path, query: int, limit: int, spill: Path) -> dict[str, obj
     return {"seconds": time.perf_counter() - started, "rows": rows, "start_rss_mb": start}
 
 
-ENGINES = {"workbench": _workbench, "workbench-tuned": _workbench_tuned, "duckdb": _duckdb}
+ENGINES = {
+    "workbench": _workbench,
+    "workbench-tuned": _workbench_tuned,
+    "workbench-sort-merge": _workbench_sort_merge,
+    "duckdb": _duckdb,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -9,7 +9,14 @@ variant per setting, each in its own ``workbench.Session`` over the same Parquet
 * each setting alone, through the profile's own field or applied with ``SET`` right after
   the session is made;
 * ``workbench defaults``: ``RuntimeProfile()`` as shipped, with the settings
-  :func:`workbench.session.machine_tuning` derives from this machine.
+  :func:`workbench.session.machine_tuning` derives from this machine;
+* ``memory limit 1 GiB``: the same under a limit, where the profile steps back to
+  DataFusion's partitioning and join thresholds and gives the pool 3/4 of the limit.
+
+The settings cover the issue's list: join thresholds, partitions, repartitioning (splitting
+files into ranges), batch size, pushdown, statistics (collecting them, and the join
+reordering that uses them), page indexes, sort-merge joins and memory. SF10 under a memory
+limit is the ``bigdata`` group.
 
 A run streams every row out of ``Session.sql`` (q15's three statements go whole, as one
 cell), timed; its rows are then checked against the defaults' answer, computed once per
@@ -58,6 +65,11 @@ PARTITIONS = "target_partitions=4"
 PUSHDOWN = "pushdown_filters=true"
 BATCH = "batch_size=16384"
 SORT_MERGE = "prefer_hash_join=false"
+NO_FILE_SPLIT = "repartition_file_scans=false"
+NO_STATISTICS = "collect_statistics=false"
+NO_JOIN_REORDER = "join_reordering=false"
+NO_PAGE_INDEX = "enable_page_index=false"
+MEMORY_LIMIT = "memory limit 1 GiB"
 BEST = "workbench defaults"
 
 _PLAIN = workbench.RuntimeProfile.datafusion
@@ -71,6 +83,11 @@ SETTINGS: dict[str, tuple[workbench.RuntimeProfile, tuple[str, ...]]] = {
     PUSHDOWN: (_PLAIN(), ("SET datafusion.execution.parquet.pushdown_filters = true",)),
     BATCH: (_PLAIN(batch_size=16384), ()),
     SORT_MERGE: (_PLAIN(), ("SET datafusion.optimizer.prefer_hash_join = false",)),
+    NO_FILE_SPLIT: (_PLAIN(), ("SET datafusion.optimizer.repartition_file_scans = false",)),
+    NO_STATISTICS: (_PLAIN(), ("SET datafusion.execution.collect_statistics = false",)),
+    NO_JOIN_REORDER: (_PLAIN(), ("SET datafusion.optimizer.join_reordering = false",)),
+    NO_PAGE_INDEX: (_PLAIN(), ("SET datafusion.execution.parquet.enable_page_index = false",)),
+    MEMORY_LIMIT: (workbench.RuntimeProfile(memory_limit_bytes=1 << 30), ()),
     BEST: (workbench.RuntimeProfile(), ()),
 }
 """Variant -> (its profile, statements run right after the session is made)."""

@@ -38,7 +38,7 @@ from sqlglot.optimizer.canonicalize import canonicalize
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from workbench.ingress import semijoin
+from workbench.ingress import filterorder, semijoin
 from workbench.ingress.macros import GateError, Macro, rewrite, rewrite_text
 
 if TYPE_CHECKING:
@@ -53,7 +53,13 @@ class Policy:
     """How the gate reads SQL: dialect and rules. Its hash names it in runs and bundles."""
 
     dialect: str = "postgres"
-    rules: tuple[str, ...] = ("qualify", "annotate_types", "canonicalize", "semi_join_reduction")
+    rules: tuple[str, ...] = (
+        "qualify",
+        "annotate_types",
+        "canonicalize",
+        "semi_join_reduction",
+        "filter_order",
+    )
 
     @cached_property
     def hash(self) -> str:
@@ -350,15 +356,23 @@ class Gate:
         is_query = isinstance(rewritten, exp.Query) and self._reads_no_volatile_table(rewritten)
         # The tree is the gate's own (parsed or rewritten here): qualify may change it.
         verdict = check_tree(rewritten, text, schema, self.policy, self._mapping)
-        reducible = "semi_join_reduction" in self.policy.rules and not applied and is_query
-        reduced = (
-            semijoin.reduce(text, verdict.tree, self.policy.dialect)
-            if reducible and verdict.tree is not None
+        canonical = verdict.tree if not applied and is_query else None
+        # Both splice the text as typed and read the same tree: filters move first (whole
+        # conjuncts, never a subquery), then the reduction finds its subquery in that text.
+        ordered = (
+            filterorder.order(text, canonical)
+            if canonical is not None and "filter_order" in self.policy.rules
             else None
         )
-        if reduced is not None:
-            text, described = reduced
-            applied = (*applied, described)
+        reduced = (
+            semijoin.reduce(ordered[0] if ordered else text, canonical, self.policy.dialect)
+            if canonical is not None and "semi_join_reduction" in self.policy.rules
+            else None
+        )
+        for done in (ordered, reduced):
+            if done is not None:
+                text, described = done
+                applied = (*applied, described)
         return Prepared(text, verdict, applied, version, is_query and verdict.canonical is not None)
 
     @staticmethod

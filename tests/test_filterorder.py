@@ -1,0 +1,140 @@
+"""The gate's filter order: a WHERE's cheap, selective filters go first, nothing crosses
+a conjunct that could raise, and every answer equals DataFusion's on the text as written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+import workbench
+from workbench import datasets
+from workbench.errors import SqlError
+from workbench.ingress.gate import Policy
+
+ORDERED = "filter order: cheaper, more selective filters first on"
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """A session with the gate and one without (DataFusion plans the text as written)."""
+    n = 400
+    t = pa.table(
+        {
+            "id": list(range(n)),
+            "mode": [["AIR", "SHIP", "MAIL", "RAIL", None][i % 5] for i in range(n)],
+            "day": [dt.date(2020, 1, 1) + dt.timedelta(days=i % 90) for i in range(n)],
+            "due": [dt.date(2020, 1, 15) + dt.timedelta(days=i % 60) for i in range(n)],
+            "qty": [i % 50 for i in range(n)],
+            "note": [f"0{i}" if i % 7 else "x" for i in range(n)],
+        }
+    )
+    u = pa.table({"id": list(range(0, n, 3)), "kind": [["a", "b"][i % 2] for i in range(0, n, 3)]})
+    sessions = (
+        workbench.RuntimeProfile().session(),
+        workbench.RuntimeProfile(sql_gate=False).session(),
+    )
+    for session in sessions:
+        for name, table in {"t": t, "u": u}.items():
+            session.ctx.register_record_batches(name, [table.to_batches()])
+            session.gate.changed()
+    return sessions
+
+
+def _rows(session: workbench.Session, sql: str) -> tuple[list[dict] | str, tuple[str, ...]]:
+    result = session.sql(sql)
+    try:
+        rows: list[dict] | str = sorted(result.to_pyarrow().to_pylist(), key=repr)
+    except SqlError as exc:
+        rows = str(exc).splitlines()[0]
+    return rows, result.run.rewrites
+
+
+MOVED = [
+    # (statement, the WHERE as the gate sends it)
+    (
+        (
+            "SELECT id FROM t WHERE mode IN ('AIR', 'SHIP') AND day >= DATE '2020-02-01' "
+            "AND day < DATE '2020-02-01' + INTERVAL '1' MONTH"
+        ),
+        (
+            "day >= DATE '2020-02-01' AND day < DATE '2020-02-01' + INTERVAL '1' MONTH "
+            "AND mode IN ('AIR', 'SHIP')"
+        ),
+    ),
+    # BETWEEN's own AND stays inside it; a column-to-column comparison goes after ranges.
+    (
+        "SELECT count(*) AS n FROM t WHERE note LIKE '0%' AND day < due AND qty BETWEEN 5 AND 20",
+        "qty BETWEEN 5 AND 20 AND day < due AND note LIKE '0%'",
+    ),
+    # A join condition keeps its slot; filters of both tables are ranked together.
+    (
+        (
+            "SELECT t.id FROM t, u WHERE t.id = u.id AND t.mode <> 'RAIL' AND u.kind = 'a' "
+            "AND t.qty = 6"
+        ),
+        "t.id = u.id AND t.qty = 6 AND u.kind = 'a' AND t.mode <> 'RAIL'",
+    ),
+    # A WHERE inside a derived table is ordered too; the outer one has one filter.
+    (
+        (
+            "SELECT s.id FROM (SELECT id, qty FROM t WHERE mode = 'MAIL' AND qty < 10) AS s "
+            "WHERE s.qty > 2"
+        ),
+        "qty < 10 AND mode = 'MAIL')",
+    ),
+]
+
+KEPT = [
+    # Already in rank order.
+    "SELECT id FROM t WHERE day >= DATE '2020-02-01' AND qty < 10 AND mode = 'AIR'",
+    # Filters on different tables only: their order does not matter to DataFusion.
+    "SELECT t.id FROM t JOIN u ON t.id = u.id WHERE u.kind = 'b' AND t.qty = 3",
+    # A cast of a column could raise: nothing moves across it (note 'x' is no integer).
+    "SELECT id FROM t WHERE mode = 'AIR' AND CAST(note AS INT) > 0 AND qty < 10",
+    # A subquery is a barrier too.
+    "SELECT id FROM t WHERE mode = 'AIR' AND id IN (SELECT id FROM u) AND qty < 10",
+    # One conjunct under OR is one filter.
+    "SELECT id FROM t WHERE mode = 'AIR' OR qty < 10",
+]
+
+
+@pytest.mark.parametrize(("sql", "where"), MOVED)
+def test_filters_are_ordered_with_the_same_rows_and_their_text_as_typed(pair, sql, where):
+    gated, plain = pair
+    rows, rewrites = _rows(gated, sql)
+    assert rows == _rows(plain, sql)[0]
+    assert isinstance(rows, list)
+    assert rows
+    assert [r for r in rewrites if r.startswith(ORDERED)]
+    text = gated.gate.prepare(sql).text
+    assert text.endswith(where) or where in text
+    assert sorted(text) == sorted(sql)  # the same characters, moved: nothing re-rendered
+
+
+@pytest.mark.parametrize("sql", KEPT)
+def test_a_where_outside_the_rule_is_left_as_written(pair, sql):
+    gated, plain = pair
+    rows, rewrites = _rows(gated, sql)
+    assert not [r for r in rewrites if r.startswith(ORDERED)]
+    assert gated.gate.prepare(sql).text == sql
+    assert rows == _rows(plain, sql)[0]  # the same rows, or the same DataFusion error
+
+
+def test_tpch_q12_gets_its_date_range_first_and_datafusions_answer(tpch):
+    gated = workbench.RuntimeProfile().session()
+    plain = workbench.RuntimeProfile(sql_gate=False).session()
+    for session in (gated, plain):
+        tpch.register(session)
+    q12 = datasets.tpch_query(12)
+    result = gated.sql(q12)
+    assert result.to_pyarrow().to_pylist() == plain.sql(q12).to_pyarrow().to_pylist()
+    assert result.run.rewrites == (f"{ORDERED} lineitem",)
+    text = gated.gate.prepare(q12).text
+    assert text.index("l_receiptdate >= date") < text.index("l_shipmode in")
+    assert "filter_order" in Policy().rules
+    # Without the rule in the policy the statement goes as written.
+    gated.gate.policy = Policy(rules=tuple(r for r in Policy().rules if r != "filter_order"))
+    gated.gate.changed()
+    assert gated.gate.prepare(q12).text == q12
