@@ -8,11 +8,16 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import workbench
 from workbench import datasets
+from workbench.errors import SqlError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,3 +105,53 @@ def physical_operator_count(scale: float, sql: str) -> int:
         return 1 + sum(count(child) for child in plan.children())
 
     return count(session.ctx.sql(sql).execution_plan())
+
+
+def gated_pair(tables: dict[str, pa.Table]) -> tuple[workbench.Session, workbench.Session]:
+    """A session with the gate and one without (DataFusion plans the text as written),
+    both holding ``tables`` in memory."""
+    sessions = (
+        workbench.RuntimeProfile().session(),
+        workbench.RuntimeProfile(sql_gate=False).session(),
+    )
+    for session in sessions:
+        for name, table in tables.items():
+            session.ctx.register_record_batches(name, [table.to_batches()])
+            session.gate.changed()
+    return sessions
+
+
+def rows_and_rewrites(
+    session: workbench.Session, sql: str
+) -> tuple[list[dict] | str, tuple[str, ...]]:
+    """The rows (sorted), or the first line of the error DataFusion gave, and what the
+    gate rewrote."""
+    result = session.sql(sql)
+    try:
+        rows: list[dict] | str = sorted(result.to_pyarrow().to_pylist(), key=repr)
+    except SqlError as exc:
+        rows = str(exc).splitlines()[0]
+    return rows, result.run.rewrites
+
+
+def tpch_rule_check(tpch: datasets.TpchData, number: int, rule: str) -> tuple[tuple[str, ...], str]:
+    """TPC-H query ``number`` through the gate: its answer equals DataFusion's on the text
+    as written, the default policy holds ``rule``, and without it the text goes as
+    written. Returns the run's rewrites and the text the gate sent."""
+    from workbench.ingress.gate import Policy
+
+    gated, plain = (
+        workbench.RuntimeProfile().session(),
+        workbench.RuntimeProfile(sql_gate=False).session(),
+    )
+    for session in (gated, plain):
+        tpch.register(session)
+    sql = datasets.tpch_query(number)
+    result = gated.sql(sql)
+    assert result.to_pyarrow().to_pylist() == plain.sql(sql).to_pyarrow().to_pylist()
+    text = gated.gate.prepare(sql).text
+    assert rule in Policy().rules
+    gated.gate.policy = Policy(rules=tuple(r for r in Policy().rules if r != rule))
+    gated.gate.changed()
+    assert gated.gate.prepare(sql).text == sql
+    return result.run.rewrites, text

@@ -8,10 +8,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-import workbench
-from workbench import datasets
-from workbench.errors import SqlError
-from workbench.ingress.gate import Policy
+from .conftest import gated_pair, rows_and_rewrites, tpch_rule_check
 
 ORDERED = "filter order: cheaper, more selective filters first on"
 
@@ -31,24 +28,10 @@ def pair():
         }
     )
     u = pa.table({"id": list(range(0, n, 3)), "kind": [["a", "b"][i % 2] for i in range(0, n, 3)]})
-    sessions = (
-        workbench.RuntimeProfile().session(),
-        workbench.RuntimeProfile(sql_gate=False).session(),
-    )
-    for session in sessions:
-        for name, table in {"t": t, "u": u}.items():
-            session.ctx.register_record_batches(name, [table.to_batches()])
-            session.gate.changed()
-    return sessions
+    return gated_pair({"t": t, "u": u})
 
 
-def _rows(session: workbench.Session, sql: str) -> tuple[list[dict] | str, tuple[str, ...]]:
-    result = session.sql(sql)
-    try:
-        rows: list[dict] | str = sorted(result.to_pyarrow().to_pylist(), key=repr)
-    except SqlError as exc:
-        rows = str(exc).splitlines()[0]
-    return rows, result.run.rewrites
+_rows = rows_and_rewrites
 
 
 MOVED = [
@@ -123,18 +106,6 @@ def test_a_where_outside_the_rule_is_left_as_written(pair, sql):
 
 
 def test_tpch_q12_gets_its_date_range_first_and_datafusions_answer(tpch):
-    gated = workbench.RuntimeProfile().session()
-    plain = workbench.RuntimeProfile(sql_gate=False).session()
-    for session in (gated, plain):
-        tpch.register(session)
-    q12 = datasets.tpch_query(12)
-    result = gated.sql(q12)
-    assert result.to_pyarrow().to_pylist() == plain.sql(q12).to_pyarrow().to_pylist()
-    assert result.run.rewrites == (f"{ORDERED} lineitem",)
-    text = gated.gate.prepare(q12).text
+    rewrites, text = tpch_rule_check(tpch, 12, "filter_order")
+    assert rewrites == (f"{ORDERED} lineitem",)
     assert text.index("l_receiptdate >= date") < text.index("l_shipmode in")
-    assert "filter_order" in Policy().rules
-    # Without the rule in the policy the statement goes as written.
-    gated.gate.policy = Policy(rules=tuple(r for r in Policy().rules if r != "filter_order"))
-    gated.gate.changed()
-    assert gated.gate.prepare(q12).text == q12

@@ -3,41 +3,30 @@ changes, and every answer equals DataFusion's on the statement as written."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 import pytest
 
-import workbench
-from workbench import datasets
-from workbench.errors import SqlError
 from workbench.ingress.gate import Policy
+
+from .conftest import gated_pair, rows_and_rewrites, tpch_rule_check
+
+if TYPE_CHECKING:
+    import workbench
 
 REDUCED = "semi-join reduction"
 
 
 def _pair(tables: dict[str, pa.Table]) -> tuple[workbench.Session, workbench.Session]:
-    """A session with the gate and one without (DataFusion plans the text as written)."""
-    sessions = (
-        workbench.RuntimeProfile().session(),
-        workbench.RuntimeProfile(sql_gate=False).session(),
-    )
+    sessions = gated_pair(tables)
     # The filter-order rule would also move these statements' conjuncts (its own tests
     # are in test_filterorder.py): here the text must differ by the reduction alone.
     sessions[0].gate.policy = Policy(rules=tuple(r for r in Policy().rules if r != "filter_order"))
-    for session in sessions:
-        for name, table in tables.items():
-            session.ctx.register_record_batches(name, [table.to_batches()])
-            session.gate.changed()
     return sessions
 
 
-def _rows(session: workbench.Session, sql: str) -> tuple[list[dict] | str, tuple[str, ...]]:
-    """The rows (sorted), or the error DataFusion gave, and what the gate rewrote."""
-    result = session.sql(sql)
-    try:
-        rows: list[dict] | str = sorted(result.to_pyarrow().to_pylist(), key=repr)
-    except SqlError as exc:
-        rows = str(exc).splitlines()[0]
-    return rows, result.run.rewrites
+_rows = rows_and_rewrites
 
 
 @pytest.fixture(scope="module")
@@ -145,18 +134,5 @@ def test_a_subquery_outside_the_rule_is_left_as_written(small, sql):
 
 
 def test_tpch_q17_is_reduced_gives_datafusions_answer_and_the_policy_names_the_rule(tpch):
-    gated = workbench.RuntimeProfile().session()
-    plain = workbench.RuntimeProfile(sql_gate=False).session()
-    for session in (gated, plain):
-        tpch.register(session)
-    q17 = datasets.tpch_query(17)
-    result = gated.sql(q17)
-    assert result.to_pyarrow().to_pylist() == plain.sql(q17).to_pyarrow().to_pylist()
-    assert result.run.rewrites == (
-        "semi-join reduction: l_partkey IN the part rows the query keeps",
-    )
-    assert "semi_join_reduction" in Policy().rules
-    # Without the rule in the policy the statement goes as written.
-    gated.gate.policy = Policy(rules=("qualify", "annotate_types", "canonicalize"))
-    gated.gate.changed()
-    assert gated.gate.prepare(q17).text == q17
+    rewrites, _ = tpch_rule_check(tpch, 17, "semi_join_reduction")
+    assert rewrites == ("semi-join reduction: l_partkey IN the part rows the query keeps",)

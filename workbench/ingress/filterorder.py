@@ -32,34 +32,11 @@ from __future__ import annotations
 
 from sqlglot import Tokenizer, TokenType, exp
 
-_ALLOWED = (
-    exp.Cast,
-    exp.Add,
-    exp.Sub,
-    exp.Column,
-    exp.Identifier,
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.DataType,
-    exp.Paren,
-    exp.Not,
-    exp.Or,
-    exp.And,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Between,
-    exp.In,
-    exp.Like,
-    exp.ILike,
-    exp.Is,
-    exp.Interval,
-    exp.Var,
-)
+from workbench.ingress.semijoin import SIMPLE, conjuncts
+
+_ALLOWED = (*SIMPLE, exp.Interval, exp.Var)
+"""Nodes a filter may be made of; arithmetic and casts only over constants (:func:`_unsafe`)."""
+_ARITHMETIC = (exp.Cast, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg)
 _CONSTANT = (exp.Literal, exp.Boolean, exp.Null, exp.DataType, exp.Interval, exp.Var, exp.Paren)
 _RANGES = (exp.GT, exp.GTE, exp.LT, exp.LTE)
 _ENDS = {
@@ -92,17 +69,17 @@ def order(sql: str, canonical: exp.Expr) -> tuple[str, str] | None:
     edits: list[tuple[int, int, str]] = []
     moved: list[str] = []
     for where, spans in zip(wheres, clauses, strict=True):
-        conjuncts = _conjuncts(where.this)
-        if len(conjuncts) != len(spans) or not _same_columns(conjuncts, sql, spans):
+        parts = conjuncts(where.this)
+        if len(parts) != len(spans) or not _same_columns(parts, sql, spans):
             return None
-        permutation = _permutation(conjuncts)
+        permutation = _permutation(parts)
         if permutation is None:
             continue
         for slot, source in enumerate(permutation):
             if slot != source:
                 start, end = spans[slot]
                 edits.append((start, end, sql[spans[source][0] : spans[source][1]]))
-                moved.append(_table(conjuncts[source]) or "")
+                moved.append(_table(parts[source]) or "")
     if not edits:
         return None
     text = sql
@@ -110,12 +87,6 @@ def order(sql: str, canonical: exp.Expr) -> tuple[str, str] | None:
         text = text[:start] + replacement + text[end:]
     names = ", ".join(dict.fromkeys(moved))
     return text, f"filter order: cheaper, more selective filters first on {names}"
-
-
-def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
-    if isinstance(condition, exp.And):
-        return _conjuncts(condition.left) + _conjuncts(condition.right)
-    return [condition]
 
 
 def _permutation(conjuncts: list[exp.Expr]) -> list[int] | None:
@@ -206,7 +177,7 @@ _TEXT_RANKS = ((_equals_constant, 4), (_in_list, 5), (_compared, 6), (_like, 7))
 
 def _unsafe(node: exp.Expr) -> bool:
     """A node that could raise at run time: a cast of a column, arithmetic on a column."""
-    if isinstance(node, (exp.Cast, exp.Add, exp.Sub)):
+    if isinstance(node, _ARITHMETIC):
         return node.find(exp.Column) is not None
     return isinstance(node, exp.In) and node.args.get("query") is not None
 
@@ -219,7 +190,7 @@ def _is_column(node: exp.Expr) -> bool:
 
 def _constant(node: exp.Expr) -> bool:
     return node.find(exp.Column) is None and all(
-        isinstance(n, (*_CONSTANT, exp.Cast, exp.Add, exp.Sub)) for n in node.walk()
+        isinstance(n, (*_CONSTANT, *_ARITHMETIC)) for n in node.walk()
     )
 
 

@@ -1,4 +1,4 @@
-"""Semi-join reduction of a correlated aggregate subquery: the gate's one speed rewrite.
+"""Semi-join reduction of a correlated aggregate subquery: one of the gate's speed rewrites.
 
 DataFusion decorrelates ``x < (SELECT agg(..) FROM t WHERE t.k = p.key)`` into an
 aggregate of the whole of ``t`` grouped by ``k``, joined back; when the outer query keeps
@@ -33,7 +33,7 @@ from sqlglot.optimizer.scope import ScopeType, build_scope
 ALIAS = "__wb_sj"
 """The alias of the outer table inside the added subquery (no user name collides)."""
 
-_SIMPLE = (
+SIMPLE = (
     exp.Column,
     exp.Identifier,
     exp.Literal,
@@ -65,16 +65,17 @@ _SIMPLE = (
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
-def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
+def conjuncts(condition: exp.Expr) -> list[exp.Expr]:
+    """The top-level conjuncts of ``condition``, in the order written."""
     if isinstance(condition, exp.And):
-        return _conjuncts(condition.left) + _conjuncts(condition.right)
+        return conjuncts(condition.left) + conjuncts(condition.right)
     return [condition]
 
 
 def _simple(node: exp.Expr) -> bool:
     if isinstance(node, exp.In) and node.args.get("query") is not None:
         return False
-    return all(isinstance(n, _SIMPLE) for n in node.walk())
+    return all(isinstance(n, SIMPLE) for n in node.walk())
 
 
 def _tables(select: exp.Select) -> dict[str, exp.Table] | None:
@@ -137,7 +138,7 @@ def _shape(
     local, key = correlation
     keep = [
         c
-        for c in _conjuncts(outer.args["where"].this)
+        for c in conjuncts(outer.args["where"].this)
         if c is not comparison
         and _simple(c)
         and {col.table for col in c.find_all(exp.Column)} == {key.table}
@@ -162,7 +163,7 @@ def _compared_conjunct(outer: exp.Select, inner: exp.Select) -> exp.Expr | None:
     top: exp.Expr = comparison
     while isinstance(top.parent, exp.Paren):
         top = top.parent
-    if not any(c is top for c in _conjuncts(outer_where.this)):
+    if not any(c is top for c in conjuncts(outer_where.this)):
         return None
     modifiers = ("group", "having", "order", "limit", "offset", "distinct", "qualify", "joins")
     plain = not any(inner.args.get(m) for m in modifiers) and inner.find(exp.Window) is None
@@ -182,7 +183,7 @@ def _correlation(outer: exp.Select, inner: exp.Select) -> tuple[exp.Column, exp.
         return None
     external = {id(c) for c in scope.external_columns}
     correlated = [
-        c for c in _conjuncts(inner.args["where"].this) if any(id(x) in external for x in c.walk())
+        c for c in conjuncts(inner.args["where"].this) if any(id(x) in external for x in c.walk())
     ]
     if len(correlated) != 1 or not isinstance(correlated[0], exp.EQ):
         return None
