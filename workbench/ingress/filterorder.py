@@ -199,16 +199,16 @@ def _column_and_constant(node: exp.Binary) -> bool:
     return (_is_column(left) and _constant(right)) or (_is_column(right) and _constant(left))
 
 
-def _same_columns(conjuncts: list[exp.Expr], sql: str, spans: list[tuple[int, int]]) -> bool:
-    """Whether each text span names the columns of its conjunct (the tree and the text
-    were split alike)."""
-    for conjunct, (start, end) in zip(conjuncts, spans, strict=True):
-        tokens = Tokenizer().tokenize(sql[start:end])
-        words = {
-            t.text.lower() for t in tokens if t.token_type in (TokenType.VAR, TokenType.IDENTIFIER)
-        }
-        names = {c.name.lower() for c in conjunct.find_all(exp.Column)}
-        if not names <= words:
+def _same_columns(parts: list[exp.Expr], sql: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether each text span names its conjunct's columns in the same order (the tree
+    and the text were split alike)."""
+    for part, (start, end) in zip(parts, spans, strict=True):
+        names = [c.name.lower() for c in part.find_all(exp.Column, bfs=False)]
+        kinds = (TokenType.VAR, TokenType.IDENTIFIER)
+        words = [
+            t.text.lower() for t in Tokenizer().tokenize(sql[start:end]) if t.token_type in kinds
+        ]
+        if [w for w in words if w in names] != names:
             return False
     return True
 
