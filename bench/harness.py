@@ -226,21 +226,23 @@ def rows_timed(run: Callable[[str], int], sql: str) -> Callable[[], Sample]:
     return measured
 
 
-def row_count_cases(
+def tpch_row_count_cases(
     group: str,
-    queries: Mapping[str, str],
+    numbers: Iterable[int],
     runners: Mapping[str, Callable[[str], int]],
     *,
     baseline: str,
     subject: str,
-    repeats: int,
-    warm_up: str,
+    quick: bool,
 ) -> list[Case]:
-    """One Case per query, each runner a variant (:func:`rows_timed`); a variant whose row
-    count differs from the baseline's is noted. ``warm_up`` runs once on every runner
-    first, so start-up costs stay out of the first query."""
+    """One Case per TPC-H query in ``numbers``, each runner a variant (:func:`rows_timed`),
+    3 repeats (1 in quick mode); a variant whose row count differs from the baseline's is
+    noted. Every runner first counts ``nation`` once, so start-up costs stay out of the
+    first query."""
+    from workbench import datasets
+
     for run in runners.values():
-        run(warm_up)
+        run("SELECT count(*) FROM nation")
 
     def same_rows(last: dict[str, Any]) -> str | None:
         differ = {name: rows for name, rows in last.items() if rows != last[baseline]}
@@ -252,11 +254,11 @@ def row_count_cases(
             group=group,
             baseline=baseline,
             variants={variant: rows_timed(run, sql) for variant, run in runners.items()},
-            repeats=repeats,
+            repeats=1 if quick else 3,
             check=same_rows,
             subject=subject,
         )
-        for name, sql in queries.items()
+        for name, sql in ((f"q{n:02d}", datasets.tpch_query(n)) for n in numbers)
     ]
 
 

@@ -50,3 +50,18 @@ def code_cell(notebook: Any, startswith: str) -> Any:
     ]
     assert matches, f"no cell starts with {startswith!r}"
     return matches[0]
+
+
+def errors(notebook: Any) -> list[tuple[Any, Any]]:
+    """Every error output of ``notebook``, with the cell that showed it, in order."""
+    return [
+        (cell, output)
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output["output_type"] == "error"
+    ]
+
+
+def tagged_to_fail(cell: Any) -> bool:
+    """Whether ``cell`` carries the ``raises-exception`` tag (it is meant to fail)."""
+    return "raises-exception" in cell.metadata.get("tags", [])

@@ -18,7 +18,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from workbench.errors import SqlError
 
-from .notebook_cells import code_cell, outputs
+from .notebook_cells import code_cell, errors, outputs, tagged_to_fail
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -375,14 +375,7 @@ def test_the_cdf_notebook_shows_the_feed_timeline_net_errors_and_the_kept_aggreg
     assert "[(0, 0), (1, 2), (3, 4)]" in runs  # three consumes, each of the commits since
     items = _notebook_outputs(cdf_notebook, "kept_items = ")
     assert "'lineitem: incremental equals full recompute:', True" in items
-    errors = [
-        o
-        for c in cdf_notebook.cells
-        if "raises-exception" not in c.metadata.get("tags", [])
-        for o in c.get("outputs", [])
-        if o["output_type"] == "error"
-    ]
-    assert errors == []
+    assert [o for c, o in errors(cdf_notebook) if not tagged_to_fail(c)] == []
 
 
 # Second look at --net -------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .notebook_cells import code_cell, executed, outputs
+from .notebook_cells import code_cell, errors, executed, outputs, tagged_to_fail
 
 pytestmark = pytest.mark.kernel
 
@@ -18,15 +18,10 @@ def notebook(tmp_path_factory):
 
 
 def test_only_the_refused_query_fails_and_it_says_why_in_one_line(notebook):
-    errors = [
-        (cell, output)
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output["output_type"] == "error"
-    ]
-    assert len(errors) == 1
-    cell, error = errors[0]
-    assert "raises-exception" in cell.metadata.get("tags", [])
+    failed = errors(notebook)
+    assert len(failed) == 1
+    cell, error = failed[0]
+    assert tagged_to_fail(cell)
     assert error["ename"] == "ClusterError"
     assert error["evalue"].startswith("table picked cannot run on ballista:standalone")
     assert "Traceback" not in outputs(cell, traceback=True)

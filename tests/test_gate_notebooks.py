@@ -12,7 +12,7 @@ from workbench import canonical
 from workbench.ibis_lane import tpch
 from workbench.ingress.gate import Policy
 
-from .notebook_cells import code_cell, executed, outputs
+from .notebook_cells import code_cell, errors, executed, outputs, tagged_to_fail
 
 pytestmark = pytest.mark.kernel
 
@@ -34,18 +34,12 @@ def _rows(cell) -> list[list[str]]:
 
 
 def _unexpected_errors(notebook) -> list:
-    return [
-        o
-        for c in notebook.cells
-        if "raises-exception" not in c.metadata.get("tags", [])
-        for o in c.get("outputs", [])
-        if o["output_type"] == "error"
-    ]
+    return [o for c, o in errors(notebook) if not tagged_to_fail(c)]
 
 
 def _short_sql_error(cell) -> str:
     """The cell failed with a SqlError shown as its message (no traceback), as tagged."""
-    assert "raises-exception" in cell.metadata.get("tags", [])
+    assert tagged_to_fail(cell)
     (error,) = [o for o in cell.outputs if o["output_type"] == "error"]
     assert error["ename"] == "SqlError"
     shown = _outputs(cell)
@@ -181,7 +175,7 @@ def test_gate_notebook_reads_the_gate_json_of_an_exported_bundle(gate_nb):
 
 def test_gate_notebook_fails_only_where_it_means_to(gate_nb):
     assert _unexpected_errors(gate_nb) == []
-    tagged = [c for c in gate_nb.cells if "raises-exception" in c.metadata.get("tags", [])]
+    tagged = [c for c in gate_nb.cells if tagged_to_fail(c)]
     assert len(tagged) == 5
     for cell in tagged:
         _short_sql_error(cell)
@@ -257,4 +251,4 @@ def test_ibis_notebook_repeated_expression_hits_the_plan_cache(ibis_nb):
 
 def test_ibis_notebook_has_no_errors(ibis_nb):
     assert _unexpected_errors(ibis_nb) == []
-    assert not any("raises-exception" in c.metadata.get("tags", []) for c in ibis_nb.cells)
+    assert not any(tagged_to_fail(c) for c in ibis_nb.cells)

@@ -9,7 +9,7 @@ import pytest
 
 from workbench import datasets
 
-from .notebook_cells import code_cell, executed, outputs
+from .notebook_cells import code_cell, errors, executed, outputs, tagged_to_fail
 
 pytestmark = pytest.mark.kernel
 
@@ -24,12 +24,10 @@ def notebook(tmp_path_factory):
 
 
 def test_only_the_tagged_cell_fails_and_it_fails_short(notebook):
-    failing = [
-        c for c in notebook.cells for o in c.get("outputs", []) if o["output_type"] == "error"
-    ]
+    failing = [c for c, _ in errors(notebook)]
     assert len(failing) == 1
     (cell,) = failing
-    assert "raises-exception" in cell.metadata.get("tags", [])
+    assert tagged_to_fail(cell)
     shown = _outputs(cell)
     assert "UdfPolicyError" in shown
     assert "refused by the strict profile: upper() returns the same values" in shown

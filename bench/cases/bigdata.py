@@ -29,7 +29,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from bench import probe
+from bench import probe, tpch_probe
 from bench.harness import MEMORY_METRIC, Case, Sample, VariantError
 from workbench import datasets
 
@@ -48,7 +48,8 @@ FULL = (10.0, 2 << 30)
 QUICK = (0.1, 256 << 20)
 QUICK_QUERIES = (1, 9, 18)
 TARGET = 1.25
-ENGINES = (WORKBENCH, TUNED, SORT_MERGE, DUCKDB)
+ENGINES = tuple(tpch_probe.ENGINES)
+"""The variants, in the report's order: the engines the probe process knows."""
 """The issue's target: peak RSS within 1.25x of the limit."""
 
 
@@ -128,23 +129,22 @@ def summary(measurements: list[Measurement], *, quick: bool) -> str:
             f"| {largest:.0f} | {largest * 2**20 / limit:.2f} | {within}/{len(done)} "
             f"| {retried} |"
         )
-    engines = ENGINES
     lines += [
         "",
         "Seconds, ratio of the workbench's to DuckDB's, and peak RSS (MB) per query:",
         "",
         "| query | "
-        + " | ".join(f"{e} s" for e in engines)
+        + " | ".join(f"{e} s" for e in ENGINES)
         + " | ratio | "
-        + " | ".join(f"{e} MB" for e in engines)
+        + " | ".join(f"{e} MB" for e in ENGINES)
         + " |",
-        "|---|" + "---:|" * (2 * len(engines) + 1),
+        "|---|" + "---:|" * (2 * len(ENGINES) + 1),
     ]
     by_case: dict[str, dict[str, Measurement]] = {}
     for m in measurements:
         by_case.setdefault(m.case, {})[m.variant] = m
     for case, variants in by_case.items():
-        found = [variants.get(engine) for engine in engines]
+        found = [variants.get(engine) for engine in ENGINES]
         seconds = [
             "failed" if m is None or m.median_s is None else f"{m.median_s:.2f}" for m in found
         ]

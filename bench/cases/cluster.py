@@ -19,7 +19,7 @@ import atexit
 from typing import TYPE_CHECKING
 
 import workbench
-from bench.harness import geometric_means, means_and_ratios, row_count_cases
+from bench.harness import geometric_means, means_and_ratios, tpch_row_count_cases
 from workbench import datasets
 from workbench.cluster.local import LocalCluster
 
@@ -40,15 +40,13 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
     atexit.register(cluster.stop)
     engines = {LOCAL: "local", CLUSTER: cluster.engine, STANDALONE: "ballista:standalone"}
     runners = {name: _session(data, engine) for name, engine in engines.items()}
-    numbers = QUICK_QUERIES if quick else range(1, 23)
-    return row_count_cases(
+    return tpch_row_count_cases(
         "cluster",
-        {f"q{n:02d}": datasets.tpch_query(n) for n in numbers},
+        QUICK_QUERIES if quick else range(1, 23),
         runners,
         baseline=LOCAL,
         subject=CLUSTER,
-        repeats=1 if quick else 3,
-        warm_up="SELECT count(*) FROM nation",
+        quick=quick,
     )
 
 

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 import workbench
 from bench import peers
-from bench.harness import geometric_means, means_and_ratios, row_count_cases
+from bench.harness import geometric_means, means_and_ratios, tpch_row_count_cases
 from workbench import datasets
 
 if TYPE_CHECKING:
@@ -60,15 +60,13 @@ def cases(quick: bool) -> list[Case]:  # noqa: FBT001
     }
     runners[DUCK_TPCHGEN] = _duckdb(roots[TPCHGEN])
     runners[DUCK_SORTED] = _duckdb(roots[SORTED])
-    numbers = QUICK_QUERIES if quick else range(1, 23)
-    return row_count_cases(
+    return tpch_row_count_cases(
         "layout",
-        {f"q{n:02d}": datasets.tpch_query(n) for n in numbers},
+        QUICK_QUERIES if quick else range(1, 23),
         runners,
         baseline=TPCHGEN,
         subject=SORTED,
-        repeats=1 if quick else 3,
-        warm_up="SELECT count(*) FROM nation",
+        quick=quick,
     )
 
 

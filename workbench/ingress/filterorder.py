@@ -39,6 +39,8 @@ _ALLOWED = (*SIMPLE, exp.Interval, exp.Var)
 _ARITHMETIC = (exp.Cast, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Neg)
 _CONSTANT = (exp.Literal, exp.Boolean, exp.Null, exp.DataType, exp.Interval, exp.Var, exp.Paren)
 _RANGES = (exp.GT, exp.GTE, exp.LT, exp.LTE)
+_Span = tuple[int, int, list[str]]
+"""A conjunct's text: start, end, and its names (identifiers) in order."""
 _ENDS = {
     TokenType.GROUP_BY,
     TokenType.ORDER_BY,
@@ -53,6 +55,7 @@ _ENDS = {
     TokenType.OFFSET,
     TokenType.FETCH,
 }
+_WORDS = (TokenType.VAR, TokenType.IDENTIFIER)
 _OPEN = {TokenType.L_PAREN, TokenType.CASE}
 _CLOSE = {TokenType.R_PAREN, TokenType.END}
 
@@ -70,14 +73,14 @@ def order(sql: str, canonical: exp.Expr) -> tuple[str, str] | None:
     moved: list[str] = []
     for where, spans in zip(wheres, clauses, strict=True):
         parts = conjuncts(where.this)
-        if len(parts) != len(spans) or not _same_columns(parts, sql, spans):
+        if len(parts) != len(spans) or not _same_columns(parts, spans):
             return None
         permutation = _permutation(parts)
         if permutation is None:
             continue
         for slot, source in enumerate(permutation):
             if slot != source:
-                start, end = spans[slot]
+                start, end, _ = spans[slot]
                 edits.append((start, end, sql[spans[source][0] : spans[source][1]]))
                 moved.append(_table(parts[source]) or "")
     if not edits:
@@ -199,23 +202,19 @@ def _column_and_constant(node: exp.Binary) -> bool:
     return (_is_column(left) and _constant(right)) or (_is_column(right) and _constant(left))
 
 
-def _same_columns(parts: list[exp.Expr], sql: str, spans: list[tuple[int, int]]) -> bool:
+def _same_columns(parts: list[exp.Expr], spans: list[_Span]) -> bool:
     """Whether each text span names its conjunct's columns in the same order (the tree
     and the text were split alike)."""
-    for part, (start, end) in zip(parts, spans, strict=True):
+    for part, (_, _, words) in zip(parts, spans, strict=True):
         names = [c.name.lower() for c in part.find_all(exp.Column, bfs=False)]
-        kinds = (TokenType.VAR, TokenType.IDENTIFIER)
-        words = [
-            t.text.lower() for t in Tokenizer().tokenize(sql[start:end]) if t.token_type in kinds
-        ]
         if [w for w in words if w in names] != names:
             return False
     return True
 
 
-def _where_clauses(sql: str) -> list[list[tuple[int, int]]] | None:
+def _where_clauses(sql: str) -> list[list[_Span]] | None:
     """Each WHERE clause of ``sql`` in order, as the text spans of its top-level
-    conjuncts (start, end), or ``None`` if the text cannot be split."""
+    conjuncts, or ``None`` if the text cannot be split."""
     try:
         tokens = Tokenizer().tokenize(sql)
     except Exception:  # noqa: BLE001  (a text SQLGlot cannot split is left as written)
@@ -230,12 +229,12 @@ def _where_clauses(sql: str) -> list[list[tuple[int, int]]] | None:
     return clauses
 
 
-def _split(tokens: list, first: int) -> list[tuple[int, int]] | None:  # type: ignore[type-arg]
+def _split(tokens: list, first: int) -> list[_Span] | None:  # type: ignore[type-arg]
     """The spans of the top-level conjuncts of the WHERE clause whose first token is
     ``tokens[first]``: split at each ``AND`` outside parentheses, CASE and BETWEEN."""
     depth = 0
     between = False
-    spans: list[tuple[int, int]] = []
+    spans: list[_Span] = []
     pieces: list = []  # type: ignore[type-arg]
     for token in tokens[first:]:
         kind = token.token_type
@@ -245,7 +244,7 @@ def _split(tokens: list, first: int) -> list[tuple[int, int]] | None:  # type: i
         if depth == 0 and kind == TokenType.AND and not between:
             if not pieces:
                 return None
-            spans.append((pieces[0].start, pieces[-1].end + 1))
+            spans.append(_span(pieces))
             pieces = []
             continue
         if depth == 0 and kind in (TokenType.BETWEEN, TokenType.AND):
@@ -253,5 +252,10 @@ def _split(tokens: list, first: int) -> list[tuple[int, int]] | None:  # type: i
         pieces.append(token)
     if not pieces or depth > 0:
         return None
-    spans.append((pieces[0].start, pieces[-1].end + 1))
+    spans.append(_span(pieces))
     return spans
+
+
+def _span(pieces: list) -> _Span:  # type: ignore[type-arg]
+    words = [t.text.lower() for t in pieces if t.token_type in _WORDS]
+    return pieces[0].start, pieces[-1].end + 1, words
