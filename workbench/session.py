@@ -744,7 +744,7 @@ class Session:
         if plan is None:
             msg = "this query reads only the session's catalog: it runs here, not on a cluster"
             raise ClusterError(msg)
-        rows = pyarrow.Table.from_batches(list(cluster.submit(plan))).to_pylist()
+        rows = (row for batch in cluster.submit(plan) for row in batch.to_pylist())
         return {str(row["plan_type"]): str(row["plan"]) for row in rows}
 
     def _recovery(
