@@ -15,6 +15,7 @@ import pytest
 import workbench
 from workbench import datasets
 from workbench.errors import SqlError
+from workbench.ingress.gate import Policy
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -138,8 +139,6 @@ def tpch_rule_check(tpch: datasets.TpchData, number: int, rule: str) -> tuple[tu
     """TPC-H query ``number`` through the gate: its answer equals DataFusion's on the text
     as written, the default policy holds ``rule``, and without it the text goes as
     written. Returns the run's rewrites and the text the gate sent."""
-    from workbench.ingress.gate import Policy
-
     gated, plain = (
         workbench.RuntimeProfile().session(),
         workbench.RuntimeProfile(sql_gate=False).session(),
