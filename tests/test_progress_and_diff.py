@@ -166,9 +166,9 @@ def test_worse_pruning_is_a_regression_and_better_pruning_is_not(tpch_session, t
 
 def test_a_new_spill_is_a_regression_and_a_spill_gone_is_not(tpch, tmp_path):
     sort = "SELECT l_orderkey, l_comment FROM lineitem ORDER BY l_comment"
-    roomy = workbench.RuntimeProfile(target_partitions=2).session()
+    roomy = workbench.RuntimeProfile(target_partitions=1).session()
     tight = workbench.RuntimeProfile(
-        target_partitions=2, memory_limit_bytes=100_000_000, spill_dir=str(tmp_path)
+        target_partitions=1, memory_limit_bytes=100_000_000, spill_dir=str(tmp_path)
     ).session()
     for session in (roomy, tight):
         tpch.register(session)
